@@ -1,0 +1,164 @@
+#pragma once
+
+#include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/core/message.hpp>
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace orchestrix {
+
+/// The longest stream id (in bytes) any store accepts.
+inline constexpr std::size_t max_stream_id_length = 1024;
+
+/// Reads without a count limit.
+inline constexpr std::uint64_t unlimited = std::numeric_limits<std::uint64_t>::max();
+
+/// What a successful append reports.
+struct AppendResult {
+    /// The stream's version after the append: pass it as `ExpectedVersion::exact(...)` to append again.
+    stream_version_t stream_version = 0;
+    /// Global positions of the first and last event of the batch (both 0 for an empty batch).
+    position_t first_position = 0;
+    position_t last_position = 0;
+    /// False when nothing was written: an empty batch, or an idempotent retry of a stored batch.
+    bool written = false;
+
+    friend bool operator==(const AppendResult&, const AppendResult&) = default;
+};
+
+/// A store of event streams, the contract every orchestrix store honours (in memory, SQLite, PostgreSQL):
+///
+/// - `append(stream, events, expected)` writes the batch atomically after checking `expected`; a mismatch
+///   throws `ConcurrencyError{stream, expected, actual}`. Re-appending stored event ids with a matching
+///   expectation is an idempotent success that writes nothing; any other reuse throws `IdempotencyError`.
+///   An empty batch is a no-op. A malformed stream id throws `InvalidArgumentError`.
+/// - `read_stream(stream, from_version, max_count)` returns events of one stream in version order,
+///   starting at `from_version` (versions start at 1; 0 reads from the start too).
+/// - `read_all(from_position, max_count)` returns events of every stream in global order.
+/// - `stream_version(stream)` is the stream's current version (0 if it does not exist).
+template <class S>
+concept event_store = requires(S& store, const S& const_store, std::string_view stream,
+                               std::span<const EventEnvelope<typename S::event_type>> events,
+                               ExpectedVersion expected, std::uint64_t number) {
+    requires event_variant<typename S::event_type>;
+    { store.append(stream, events, expected) } -> std::same_as<AppendResult>;
+    { const_store.read_stream(stream, number, number) } -> std::same_as<std::vector<RecordedEvent<typename S::event_type>>>;
+    { const_store.read_all(number, number) } -> std::same_as<std::vector<RecordedEvent<typename S::event_type>>>;
+    { const_store.stream_version(stream) } -> std::same_as<stream_version_t>;
+};
+
+/// A store that can hand events to a callback in place, without copying them: how aggregates fold long
+/// histories at full speed. `visit_stream` returns the number of events visited.
+template <class S>
+concept visitable_event_store =
+    event_store<S> && requires(const S& store, std::string_view stream, std::uint64_t number,
+                               void (*visitor)(const RecordedEvent<typename S::event_type>&)) {
+        { store.visit_stream(stream, number, visitor) } -> std::same_as<std::uint64_t>;
+    };
+
+namespace detail {
+
+/// Whether `text` is well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+[[nodiscard]] constexpr bool is_valid_utf8(std::string_view text) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = text.size();
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t length = 0;
+        std::uint32_t code = 0;
+        if ((c & 0xE0U) == 0xC0U) {
+            length = 2;
+            code = c & 0x1FU;
+        } else if ((c & 0xF0U) == 0xE0U) {
+            length = 3;
+            code = c & 0x0FU;
+        } else if ((c & 0xF8U) == 0xF0U) {
+            length = 4;
+            code = c & 0x07U;
+        } else {
+            return false;
+        }
+        if (i + length > n) return false;
+        for (std::size_t k = 1; k < length; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if ((next & 0xC0U) != 0x80U) return false;
+            code = (code << 6U) | (next & 0x3FU);
+        }
+        if ((length == 2 && code < 0x80) || (length == 3 && code < 0x800) || (length == 4 && code < 0x10000) ||
+            code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+            return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
+/// Throws `InvalidArgumentError` unless `stream` is a usable stream id: 1 to `max_stream_id_length`
+/// bytes of valid UTF-8 without NUL characters. Any other character (quotes, `%`, `*`, spaces) is fine:
+/// stores keep ids byte for byte.
+inline void validate_stream_id(std::string_view stream) {
+    if (stream.empty()) throw InvalidArgumentError("stream", "stream id must not be empty");
+    if (stream.size() > max_stream_id_length) {
+        throw InvalidArgumentError("stream", "stream id is " + std::to_string(stream.size()) +
+                                                 " bytes long; the limit is " +
+                                                 std::to_string(max_stream_id_length));
+    }
+    if (stream.find('\0') != std::string_view::npos) {
+        throw InvalidArgumentError("stream", "stream id must not contain a NUL character");
+    }
+    if (!is_valid_utf8(stream)) throw InvalidArgumentError("stream", "stream id is not valid UTF-8");
+}
+
+/// Throws `IdempotencyError{duplicate_in_batch}` if two envelopes of the batch share an event id, and
+/// `InvalidArgumentError` if an id is nil. Quadratic for tiny batches, sorted otherwise.
+template <class Events>
+void validate_batch_ids(std::string_view stream, std::span<const EventEnvelope<Events>> events) {
+    for (const auto& e : events) {
+        if (e.metadata.event_id.is_nil()) {
+            throw InvalidArgumentError("events", "append to stream '" + std::string(stream) +
+                                                     "' refused: an event has the nil UUID as its id");
+        }
+    }
+    if (events.size() <= 16) {
+        for (std::size_t i = 0; i < events.size(); ++i)
+            for (std::size_t j = i + 1; j < events.size(); ++j)
+                if (events[i].metadata.event_id == events[j].metadata.event_id)
+                    throw IdempotencyError(IdempotencyError::Reason::duplicate_in_batch, std::string(stream),
+                                           events[i].metadata.event_id);
+        return;
+    }
+    std::vector<Uuid> ids;
+    ids.reserve(events.size());
+    for (const auto& e : events) ids.push_back(e.metadata.event_id);
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t i = 1; i < ids.size(); ++i)
+        if (ids[i] == ids[i - 1])
+            throw IdempotencyError(IdempotencyError::Reason::duplicate_in_batch, std::string(stream), ids[i]);
+}
+
+/// Throws `InvalidArgumentError` if appending `count` events to a stream at `current` would pass
+/// `max_version`, or push the store's global position past it.
+inline void validate_growth(std::string_view stream, stream_version_t current, position_t head, std::size_t count) {
+    if (count > max_version - current || count > max_version - head) {
+        throw InvalidArgumentError("events", "append to stream '" + std::string(stream) + "' of " +
+                                                 std::to_string(count) +
+                                                 " events would overflow the largest stream version or position");
+    }
+}
+
+} // namespace detail
+
+} // namespace orchestrix

@@ -1,0 +1,252 @@
+#pragma once
+
+#include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/core/uuid.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace orchestrix {
+
+/// The stable name and schema version of an event type.
+///
+/// By default both come from the event itself:
+///
+///     struct UserCreated {
+///         static constexpr std::string_view type_name = "user.created";
+///         static constexpr std::uint32_t schema_version = 2;   // optional, default 1
+///         ...
+///     };
+///
+/// For a type you cannot change, specialise the trait instead:
+///
+///     template <> struct orchestrix::event_traits<legacy::Created> {
+///         static constexpr std::string_view name = "legacy.created";
+///         static constexpr std::uint32_t schema_version = 1;
+///     };
+///
+/// The name is what durable stores persist: never derive it from the C++ type name, and never change it
+/// once events of that type are stored.
+template <class E>
+struct event_traits;
+
+namespace detail {
+
+template <class E>
+concept has_member_type_name = requires {
+    { E::type_name } -> std::convertible_to<std::string_view>;
+};
+
+template <class E>
+concept has_member_schema_version = requires {
+    { E::schema_version } -> std::convertible_to<std::uint32_t>;
+};
+
+template <class E>
+struct default_event_traits {};
+
+template <has_member_type_name E>
+struct default_event_traits<E> {
+    static constexpr std::string_view name = E::type_name;
+    static constexpr std::uint32_t schema_version = [] {
+        if constexpr (has_member_schema_version<E>) {
+            return static_cast<std::uint32_t>(E::schema_version);
+        } else {
+            return std::uint32_t{1};
+        }
+    }();
+};
+
+} // namespace detail
+
+template <class E>
+struct event_traits : detail::default_event_traits<E> {};
+
+/// A type has a stable event name when `event_traits<E>::name` is a string view.
+template <class E>
+concept named_event = requires {
+    { event_traits<E>::name } -> std::convertible_to<std::string_view>;
+    { event_traits<E>::schema_version } -> std::convertible_to<std::uint32_t>;
+};
+
+/// An event: a plain, copyable, equality-comparable struct with a stable name.
+///
+/// Equality is required so that a store can tell an idempotent retry (same id, same event) from a reused
+/// id; `bool operator==(const E&) const = default;` is all it takes.
+template <class E>
+concept event = std::is_class_v<E> && !std::is_const_v<E> && !std::is_volatile_v<E> && std::copy_constructible<E> &&
+                std::equality_comparable<E> && named_event<E>;
+
+/// The stable name of event type `E`.
+template <named_event E>
+inline constexpr std::string_view event_name = event_traits<E>::name;
+
+/// The current schema version of event type `E` (1 unless the event says otherwise).
+template <named_event E>
+inline constexpr std::uint32_t event_schema_version = event_traits<E>::schema_version;
+
+namespace detail {
+
+template <class T>
+struct is_variant : std::false_type {};
+template <class... Ts>
+struct is_variant<std::variant<Ts...>> : std::true_type {};
+
+template <class T, class V>
+struct is_alternative_of : std::false_type {};
+template <class T, class... Ts>
+struct is_alternative_of<T, std::variant<Ts...>> : std::bool_constant<(std::is_same_v<T, Ts> || ...)> {};
+
+template <class... Ts>
+consteval bool event_names_unique() {
+    constexpr std::string_view names[] = {event_name<Ts>...};
+    for (std::size_t i = 0; i < sizeof...(Ts); ++i)
+        for (std::size_t j = i + 1; j < sizeof...(Ts); ++j)
+            if (names[i] == names[j]) return false;
+    return true;
+}
+
+template <class V>
+struct event_variant_check : std::false_type {};
+template <class... Ts>
+struct event_variant_check<std::variant<Ts...>> {
+    static constexpr bool value = [] {
+        if constexpr (sizeof...(Ts) > 0 && (event<Ts> && ...)) {
+            return event_names_unique<Ts...>();
+        } else {
+            return false;
+        }
+    }();
+};
+
+template <class>
+inline constexpr bool always_false = false;
+
+// Instantiated only for an event type that lacks a stable name; the compiler's note names the type.
+template <class Event>
+struct event_type_without_name {
+    static_assert(always_false<Event>,
+                  "orchestrix: this event type (named as 'Event' in the instantiation above) has no stable name; "
+                  "add `static constexpr std::string_view type_name = \"context.something_happened\";` to it "
+                  "or specialise orchestrix::event_traits for it");
+};
+
+// Instantiated only for an event type without operator==.
+template <class Event>
+struct event_type_without_equality {
+    static_assert(always_false<Event>,
+                  "orchestrix: this event type (named as 'Event' in the instantiation above) cannot be compared; "
+                  "add `bool operator==(const Event&) const = default;` to it (stores compare events to tell an "
+                  "idempotent retry from a reused event id)");
+};
+
+// Instantiated only for an event type that cannot be copied.
+template <class Event>
+struct event_type_not_copyable {
+    static_assert(always_false<Event>,
+                  "orchestrix: this event type (named as 'Event' in the instantiation above) must be a "
+                  "copy-constructible class type");
+};
+
+// Explains, type by type, why a variant is not an event_variant. Returns true so it can sit in a
+// static_assert; the diagnostics come from the helper structs above.
+template <class V>
+struct explain_event_variant;
+template <class... Ts>
+struct explain_event_variant<std::variant<Ts...>> {
+    template <class E>
+    static constexpr bool one() {
+        if constexpr (!std::is_class_v<E> || !std::copy_constructible<E>) {
+            (void)sizeof(event_type_not_copyable<E>);
+        } else if constexpr (!named_event<E>) {
+            (void)sizeof(event_type_without_name<E>);
+        } else if constexpr (!std::equality_comparable<E>) {
+            (void)sizeof(event_type_without_equality<E>);
+        }
+        return true;
+    }
+    static constexpr bool value = (one<Ts>() && ...);
+};
+
+} // namespace detail
+
+/// `T` is a `std::variant<...>`.
+template <class T>
+concept variant_type = detail::is_variant<std::remove_cvref_t<T>>::value;
+
+/// `E` is one of the alternatives of the variant `V`.
+template <class E, class V>
+concept alternative_of = detail::is_alternative_of<std::remove_cvref_t<E>, V>::value;
+
+/// A `std::variant` of events with distinct names: the event type of an aggregate or a store.
+template <class V>
+concept event_variant = detail::event_variant_check<V>::value;
+
+/// The stable name of the event a variant currently holds.
+template <event_variant V>
+[[nodiscard]] constexpr std::string_view event_name_of(const V& event) noexcept {
+    return std::visit([](const auto& e) { return event_name<std::remove_cvref_t<decltype(e)>>; }, event);
+}
+
+/// A command: a plain, movable struct. It may declare `validate()`, which runs before its handler.
+template <class C>
+concept command = std::is_class_v<std::remove_cvref_t<C>> && std::move_constructible<std::remove_cvref_t<C>> &&
+                  !event<std::remove_cvref_t<C>>;
+
+/// What travels with an event besides its payload.
+struct Metadata {
+    /// Identifies the event; appending an id that is already stored is an idempotent retry.
+    Uuid event_id{};
+    /// The id of the request or workflow this event belongs to (empty if none).
+    std::string correlation_id{};
+    /// The id of the message (command or event) that caused this event (empty if none).
+    std::string causation_id{};
+    /// When the store recorded the event. Set by the store; ignored on append.
+    std::chrono::system_clock::time_point recorded_at{};
+
+    friend bool operator==(const Metadata&, const Metadata&) = default;
+};
+
+/// An event on its way into a store: the payload and its metadata. Converts implicitly from any event
+/// alternative, giving it a fresh id, so `store.append(stream, {UserCreated{...}}, ...)` reads naturally.
+template <event_variant Events>
+struct EventEnvelope {
+    Events event;
+    Metadata metadata;
+
+    template <class E>
+        requires alternative_of<E, Events> || std::same_as<std::remove_cvref_t<E>, Events>
+    EventEnvelope(E&& e) // NOLINT(google-explicit-constructor): an event is naturally an envelope
+        : event(std::forward<E>(e)), metadata{Uuid::generate(), {}, {}, {}} {}
+
+    EventEnvelope(Events e, Metadata m) : event(std::move(e)), metadata(std::move(m)) {}
+
+    friend bool operator==(const EventEnvelope&, const EventEnvelope&) = default;
+};
+
+/// An event as a store recorded it.
+template <event_variant Events>
+struct RecordedEvent {
+    /// The stream the event belongs to.
+    std::string stream_id;
+    /// Its version within the stream: the first event of a stream has version 1.
+    stream_version_t version = 0;
+    /// Its position in the store's global order: the first event of the store has position 1.
+    position_t position = 0;
+    Events event;
+    Metadata metadata;
+
+    /// The event's stable name, e.g. "user.created".
+    [[nodiscard]] std::string_view type() const noexcept { return event_name_of(event); }
+
+    friend bool operator==(const RecordedEvent&, const RecordedEvent&) = default;
+};
+
+} // namespace orchestrix

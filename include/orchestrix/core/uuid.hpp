@@ -1,0 +1,117 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace orchestrix {
+
+/// A 128-bit universally unique identifier (RFC 9562).
+///
+/// `Uuid::generate()` makes version 7 identifiers: a 48-bit Unix-millisecond timestamp followed by random
+/// bits, so ids made later sort later and index well in a database. The default-constructed value is the
+/// nil UUID, which no generated id ever equals.
+class Uuid {
+public:
+    using bytes_type = std::array<std::uint8_t, 16>;
+
+    constexpr Uuid() noexcept = default;
+    constexpr explicit Uuid(const bytes_type& bytes) noexcept : bytes_(bytes) {}
+
+    /// A new version-7 UUID. Thread-safe; each thread has its own random engine.
+    [[nodiscard]] static Uuid generate() {
+        thread_local std::mt19937_64 engine = [] {
+            std::random_device device;
+            std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
+            return std::mt19937_64(seed);
+        }();
+        const auto millis = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                           std::chrono::system_clock::now().time_since_epoch())
+                                                           .count());
+        const std::uint64_t high = engine();
+        const std::uint64_t low = engine();
+        bytes_type b{};
+        for (int i = 0; i < 6; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(millis >> (40 - 8 * i));
+        for (int i = 0; i < 2; ++i) b[static_cast<std::size_t>(6 + i)] = static_cast<std::uint8_t>(high >> (8 * i));
+        for (int i = 0; i < 8; ++i) b[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(low >> (8 * i));
+        b[6] = static_cast<std::uint8_t>((b[6] & 0x0FU) | 0x70U); // version 7
+        b[8] = static_cast<std::uint8_t>((b[8] & 0x3FU) | 0x80U); // RFC 9562 variant
+        return Uuid{b};
+    }
+
+    /// Parses the canonical 36-character form (`8-4-4-4-12` hex digits, either case).
+    /// Returns `std::nullopt` for anything else.
+    [[nodiscard]] static constexpr std::optional<Uuid> parse(std::string_view text) noexcept {
+        if (text.size() != 36) return std::nullopt;
+        bytes_type b{};
+        std::size_t out = 0;
+        for (std::size_t i = 0; i < text.size();) {
+            if (i == 8 || i == 13 || i == 18 || i == 23) {
+                if (text[i] != '-') return std::nullopt;
+                ++i;
+                continue;
+            }
+            const int hi = hex_value(text[i]);
+            const int lo = hex_value(text[i + 1]);
+            if (hi < 0 || lo < 0) return std::nullopt;
+            b[out++] = static_cast<std::uint8_t>(hi * 16 + lo);
+            i += 2;
+        }
+        return Uuid{b};
+    }
+
+    [[nodiscard]] constexpr bool is_nil() const noexcept {
+        for (auto byte : bytes_)
+            if (byte != 0) return false;
+        return true;
+    }
+
+    [[nodiscard]] constexpr const bytes_type& bytes() const noexcept { return bytes_; }
+
+    /// The canonical lower-case form, e.g. `01890a5d-ac96-774b-bcce-b302099a8057`.
+    [[nodiscard]] std::string to_string() const {
+        constexpr std::string_view digits = "0123456789abcdef";
+        std::string text;
+        text.reserve(36);
+        for (std::size_t i = 0; i < bytes_.size(); ++i) {
+            if (i == 4 || i == 6 || i == 8 || i == 10) text.push_back('-');
+            text.push_back(digits[bytes_[i] >> 4U]);
+            text.push_back(digits[bytes_[i] & 0x0FU]);
+        }
+        return text;
+    }
+
+    friend constexpr bool operator==(const Uuid&, const Uuid&) noexcept = default;
+    friend constexpr auto operator<=>(const Uuid&, const Uuid&) noexcept = default;
+
+private:
+    static constexpr int hex_value(char c) noexcept {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    }
+
+    bytes_type bytes_{};
+};
+
+} // namespace orchestrix
+
+template <>
+struct std::hash<orchestrix::Uuid> {
+    std::size_t operator()(const orchestrix::Uuid& id) const noexcept {
+        // The low 8 bytes of a generated UUID are random, so they hash well as they are.
+        std::uint64_t low = 0;
+        std::uint64_t high = 0;
+        for (std::size_t i = 0; i < 8; ++i) high = (high << 8U) | id.bytes()[i];
+        for (std::size_t i = 8; i < 16; ++i) low = (low << 8U) | id.bytes()[i];
+        return static_cast<std::size_t>(low ^ (high * 0x9E3779B97F4A7C15ULL));
+    }
+};

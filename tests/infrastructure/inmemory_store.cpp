@@ -1,0 +1,125 @@
+#include <orchestrix/infrastructure/inmemory_store.hpp>
+
+#include "support/catch.hpp"
+#include "support/test_events.hpp"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <tuple>
+
+namespace {
+
+struct InMemoryStoreFactory {
+    using store_type = orchestrix::InMemoryEventStore<test_domain::AccountEvent>;
+    static constexpr int concurrency_threads = 8;
+    static constexpr int concurrency_rounds = 2000;
+    std::unique_ptr<store_type> make() { return std::make_unique<store_type>(); }
+};
+
+} // namespace
+
+#define ORCHESTRIX_CONTRACT_STORES std::tuple<InMemoryStoreFactory>
+#include "support/event_store_contract.hpp"
+
+using test_domain::AccountEvent;
+using test_domain::MoneyDeposited;
+using Store = orchestrix::InMemoryEventStore<AccountEvent>;
+
+static_assert(orchestrix::event_store<Store>);
+static_assert(orchestrix::visitable_event_store<Store>);
+
+namespace {
+struct NotAStore {
+    using event_type = AccountEvent;
+    int append(int) { return 0; }
+};
+} // namespace
+static_assert(!orchestrix::event_store<NotAStore>);
+static_assert(!orchestrix::event_store<int>);
+
+TEST_CASE("in-memory store: visit_stream hands stored events over in place") {
+    Store store;
+    REQUIRE(store.append("acc", {MoneyDeposited{"acc", 5}, MoneyDeposited{"acc", 7}, MoneyDeposited{"acc", 11}},
+                         orchestrix::ExpectedVersion::no_stream())
+                .written);
+    const auto copies = store.read_stream("acc");
+    std::vector<const orchestrix::RecordedEvent<AccountEvent>*> seen;
+    const auto visited =
+        store.visit_stream("acc", 2, [&](const orchestrix::RecordedEvent<AccountEvent>& e) { seen.push_back(&e); });
+    CHECK(visited == 2);
+    REQUIRE(seen.size() == 2);
+    CHECK(*seen[0] == copies[1]);
+    CHECK(*seen[1] == copies[2]);
+    // In place: the same object is visited each time, not a copy.
+    const orchestrix::RecordedEvent<AccountEvent>* again = nullptr;
+    store.visit_stream("acc", 2, [&](const auto& e) { again = again ? again : &e; }, 1);
+    CHECK(again == seen[0]);
+    CHECK(store.visit_stream("missing", 1, [](const auto&) {}) == 0);
+}
+
+TEST_CASE("in-memory store: visit_all walks the global order") {
+    Store store;
+    REQUIRE(store.append("a", {MoneyDeposited{"a", 1}}, orchestrix::ExpectedVersion::any()).written);
+    REQUIRE(store.append("b", {MoneyDeposited{"b", 2}}, orchestrix::ExpectedVersion::any()).written);
+    REQUIRE(store.append("a", {MoneyDeposited{"a", 3}}, orchestrix::ExpectedVersion::any()).written);
+    std::vector<std::uint64_t> positions;
+    CHECK(store.visit_all(2, [&](const auto& e) { positions.push_back(e.position); }) == 2);
+    CHECK(positions == std::vector<std::uint64_t>{2, 3});
+    CHECK(store.head_position() == 3);
+    CHECK(store.stream_count() == 2);
+}
+
+TEST_CASE("in-memory store: plain events append with fresh ids") {
+    Store store;
+    const auto result = store.append("acc", {MoneyDeposited{"acc", 1}, test_domain::MoneyWithdrawn{"acc", 1}},
+                                     orchestrix::ExpectedVersion::no_stream());
+    CHECK(result.stream_version == 2);
+    const auto events = store.read_stream("acc");
+    REQUIRE(events.size() == 2);
+    CHECK_FALSE(events[0].metadata.event_id.is_nil());
+    CHECK(events[0].metadata.event_id != events[1].metadata.event_id);
+    CHECK(events[1].type() == "account.withdrawn");
+}
+
+TEST_CASE("in-memory store: readers and writers run concurrently") {
+    Store store;
+    constexpr int writers = 4;
+    constexpr int per_writer = 500;
+    std::atomic<bool> done{false};
+    std::atomic<std::uint64_t> reads{0};
+    std::thread reader([&] {
+        std::uint64_t last = 0;
+        while (!done.load()) {
+            const auto all = store.read_all();
+            // The global order never goes back and has no holes.
+            for (std::size_t i = 0; i < all.size(); ++i) REQUIRE(all[i].position == i + 1);
+            REQUIRE(all.size() >= last);
+            last = all.size();
+            reads.fetch_add(1);
+        }
+    });
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+            const std::string stream = "s" + std::to_string(w);
+            for (int i = 0; i < per_writer; ++i)
+                (void)store.append(stream, {MoneyDeposited{stream, i}}, orchestrix::ExpectedVersion::exact(
+                                                                            static_cast<std::uint64_t>(i)));
+        });
+    }
+    for (auto& t : threads) t.join();
+    done = true;
+    reader.join();
+    CHECK(store.head_position() == writers * per_writer);
+    for (int w = 0; w < writers; ++w) CHECK(store.stream_version("s" + std::to_string(w)) == per_writer);
+    CHECK(reads.load() > 0);
+}
+
+TEST_CASE("in-memory store: growth past the largest version is refused") {
+    CHECK_NOTHROW(orchestrix::detail::validate_growth("s", orchestrix::max_version - 2, 0, 2));
+    CHECK_THROWS_AS(orchestrix::detail::validate_growth("s", orchestrix::max_version - 2, 0, 3),
+                    orchestrix::InvalidArgumentError);
+    CHECK_THROWS_AS(orchestrix::detail::validate_growth("s", 0, orchestrix::max_version, 1),
+                    orchestrix::InvalidArgumentError);
+}
