@@ -3,6 +3,7 @@
 #
 #   ./build.sh example    build and run the main example (examples/01-quickstart)
 #   ./build.sh test       build and run every test, with g++ and with clang++ (warnings are errors)
+#   ./build.sh sanitize   build and run the tests under ASan+UBSan, then under TSan (clang++)
 #   ./build.sh deps       only install the Debian packages the project needs
 #
 # On Debian or Ubuntu, missing packages are installed with apt-get (as root, or through sudo). Elsewhere,
@@ -54,6 +55,15 @@ test)
     for preset in gcc clang; do
         echo "== $preset: configure, build, test"
         cmake --preset "$preset"
+        cmake --build --preset "$preset" -j "$jobs"
+        ctest --preset "$preset"
+    done
+    ;;
+sanitize)
+    install_deps
+    for preset in asan tsan; do
+        echo "== $preset: configure, build, test"
+        cmake --preset "$preset" -DORCHESTRIX_BUILD_EXAMPLES=OFF
         cmake --build --preset "$preset" -j "$jobs"
         ctest --preset "$preset"
     done
