@@ -10,7 +10,7 @@ function(orchestrix_target_defaults target)
   else()
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
                                              -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-                                             -Wnull-dereference -Wdouble-promotion -Wimplicit-fallthrough)
+                                             -Wdouble-promotion -Wimplicit-fallthrough)
     if(ORCHESTRIX_WARNINGS_AS_ERRORS)
       target_compile_options(${target} PRIVATE -Werror)
     endif()

@@ -44,16 +44,21 @@ TEST_CASE("in-memory store: visit_stream hands stored events over in place") {
                          orchestrix::ExpectedVersion::no_stream())
                 .written);
     const auto copies = store.read_stream("acc");
-    std::vector<const orchestrix::RecordedEvent<AccountEvent>*> seen;
-    const auto visited =
-        store.visit_stream("acc", 2, [&](const orchestrix::RecordedEvent<AccountEvent>& e) { seen.push_back(&e); });
+    std::vector<const AccountEvent*> seen;
+    std::vector<orchestrix::RecordedEvent<AccountEvent>> owned;
+    const auto visited = store.visit_stream("acc", 2, [&](const orchestrix::RecordedEventView<AccountEvent>& e) {
+        seen.push_back(&e.event());
+        owned.push_back(e.to_owned());
+        CHECK(e.stream_id() == "acc");
+        CHECK(e.type() == "account.deposited");
+    });
     CHECK(visited == 2);
-    REQUIRE(seen.size() == 2);
-    CHECK(*seen[0] == copies[1]);
-    CHECK(*seen[1] == copies[2]);
+    REQUIRE(owned.size() == 2);
+    CHECK(owned[0] == copies[1]);
+    CHECK(owned[1] == copies[2]);
     // In place: the same object is visited each time, not a copy.
-    const orchestrix::RecordedEvent<AccountEvent>* again = nullptr;
-    store.visit_stream("acc", 2, [&](const auto& e) { again = again ? again : &e; }, 1);
+    const AccountEvent* again = nullptr;
+    store.visit_stream("acc", 2, [&](const auto& e) { again = again ? again : &e.event(); }, 1);
     CHECK(again == seen[0]);
     CHECK(store.visit_stream("missing", 1, [](const auto&) {}) == 0);
 }
@@ -64,7 +69,7 @@ TEST_CASE("in-memory store: visit_all walks the global order") {
     REQUIRE(store.append("b", {MoneyDeposited{"b", 2}}, orchestrix::ExpectedVersion::any()).written);
     REQUIRE(store.append("a", {MoneyDeposited{"a", 3}}, orchestrix::ExpectedVersion::any()).written);
     std::vector<std::uint64_t> positions;
-    CHECK(store.visit_all(2, [&](const auto& e) { positions.push_back(e.position); }) == 2);
+    CHECK(store.visit_all(2, [&](const auto& e) { positions.push_back(e.position()); }) == 2);
     CHECK(positions == std::vector<std::uint64_t>{2, 3});
     CHECK(store.head_position() == 3);
     CHECK(store.stream_count() == 2);

@@ -57,11 +57,12 @@ concept event_store = requires(S& store, const S& const_store, std::string_view 
 };
 
 /// A store that can hand events to a callback in place, without copying them: how aggregates fold long
-/// histories at full speed. `visit_stream` returns the number of events visited.
+/// histories at full speed. The callback receives a `RecordedEventView<Events>`, valid during the call;
+/// `visit_stream` returns the number of events visited.
 template <class S>
 concept visitable_event_store =
     event_store<S> && requires(const S& store, std::string_view stream, std::uint64_t number,
-                               void (*visitor)(const RecordedEvent<typename S::event_type>&)) {
+                               void (*visitor)(const RecordedEventView<typename S::event_type>&)) {
         { store.visit_stream(stream, number, visitor) } -> std::same_as<std::uint64_t>;
     };
 

@@ -249,4 +249,32 @@ struct RecordedEvent {
     friend bool operator==(const RecordedEvent&, const RecordedEvent&) = default;
 };
 
+/// A stored event seen in place, without copying it: what `visit_stream` / `visit_all` hand to their
+/// callback. It refers into the store and is valid only during the callback; `to_owned()` copies it.
+template <event_variant Events>
+class RecordedEventView {
+public:
+    RecordedEventView(std::string_view stream_id, stream_version_t version, const position_t* position,
+                      const Events* event, const Metadata* metadata) noexcept
+        : stream_id_(stream_id), version_(version), position_(position), event_(event), metadata_(metadata) {}
+
+    [[nodiscard]] std::string_view stream_id() const noexcept { return stream_id_; }
+    [[nodiscard]] stream_version_t version() const noexcept { return version_; }
+    [[nodiscard]] position_t position() const noexcept { return *position_; }
+    [[nodiscard]] const Events& event() const noexcept { return *event_; }
+    [[nodiscard]] const Metadata& metadata() const noexcept { return *metadata_; }
+    [[nodiscard]] std::string_view type() const noexcept { return event_name_of(*event_); }
+
+    [[nodiscard]] RecordedEvent<Events> to_owned() const {
+        return RecordedEvent<Events>{std::string(stream_id_), version_, *position_, *event_, *metadata_};
+    }
+
+private:
+    std::string_view stream_id_;
+    stream_version_t version_;
+    const position_t* position_;
+    const Events* event_;
+    const Metadata* metadata_;
+};
+
 } // namespace orchestrix

@@ -87,23 +87,28 @@ public:
     [[nodiscard]] std::optional<Aggregate> find(std::string_view id) const {
         const std::string stream = stream_id(id);
         Aggregate aggregate{};
-        auto replay = [&](const RecordedEvent<store_events>& recorded) {
+        auto replay = [&](const store_events& event, stream_version_t version, std::string_view type) {
             if constexpr (std::is_same_v<store_events, aggregate_events>) {
-                aggregate.replay(recorded.event, recorded.version);
+                (void)type;
+                aggregate.replay(event, version);
             } else {
-                auto converted = detail::variant_converter<aggregate_events, store_events>::convert(recorded.event);
+                auto converted = detail::variant_converter<aggregate_events, store_events>::convert(event);
                 if (!converted) {
-                    throw HistoryError("stream '" + stream + "' holds an event of type '" +
-                                       std::string(recorded.type()) + "' at version " +
-                                       std::to_string(recorded.version) + ", which the aggregate does not know");
+                    throw HistoryError("stream '" + stream + "' holds an event of type '" + std::string(type) +
+                                       "' at version " + std::to_string(version) +
+                                       ", which the aggregate does not know");
                 }
-                aggregate.replay(*converted, recorded.version);
+                aggregate.replay(*converted, version);
             }
         };
         if constexpr (visitable_event_store<Store>) {
-            store_->visit_stream(stream, 1, replay);
+            // In place: stores that can hand out views are folded without copying an event.
+            store_->visit_stream(stream, 1, [&](const RecordedEventView<store_events>& recorded) {
+                replay(recorded.event(), recorded.version(), recorded.type());
+            });
         } else {
-            for (const auto& recorded : store_->read_stream(stream, 1, unlimited)) replay(recorded);
+            for (const auto& recorded : store_->read_stream(stream, 1, unlimited))
+                replay(recorded.event, recorded.version, recorded.type());
         }
         if (aggregate.version() == 0) return std::nullopt;
         return aggregate;

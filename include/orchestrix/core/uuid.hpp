@@ -88,8 +88,18 @@ public:
         return text;
     }
 
-    friend constexpr bool operator==(const Uuid&, const Uuid&) noexcept = default;
-    friend constexpr auto operator<=>(const Uuid&, const Uuid&) noexcept = default;
+    friend constexpr bool operator==(const Uuid& a, const Uuid& b) noexcept {
+        // Two 64-bit comparisons instead of a call to memcmp: ids are compared on every append.
+        return a.high() == b.high() && a.low() == b.low();
+    }
+    friend constexpr std::strong_ordering operator<=>(const Uuid& a, const Uuid& b) noexcept {
+        if (auto c = a.high() <=> b.high(); c != 0) return c;
+        return a.low() <=> b.low();
+    }
+
+    /// The first and last 8 bytes as big-endian integers (ordering by them orders by bytes).
+    [[nodiscard]] constexpr std::uint64_t high() const noexcept { return load(0); }
+    [[nodiscard]] constexpr std::uint64_t low() const noexcept { return load(8); }
 
 private:
     static constexpr int hex_value(char c) noexcept {
@@ -97,6 +107,12 @@ private:
         if (c >= 'a' && c <= 'f') return c - 'a' + 10;
         if (c >= 'A' && c <= 'F') return c - 'A' + 10;
         return -1;
+    }
+
+    constexpr std::uint64_t load(std::size_t offset) const noexcept {
+        std::uint64_t value = 0;
+        for (std::size_t i = 0; i < 8; ++i) value = (value << 8U) | bytes_[offset + i];
+        return value;
     }
 
     bytes_type bytes_{};
@@ -107,11 +123,11 @@ private:
 template <>
 struct std::hash<orchestrix::Uuid> {
     std::size_t operator()(const orchestrix::Uuid& id) const noexcept {
-        // The low 8 bytes of a generated UUID are random, so they hash well as they are.
-        std::uint64_t low = 0;
-        std::uint64_t high = 0;
-        for (std::size_t i = 0; i < 8; ++i) high = (high << 8U) | id.bytes()[i];
-        for (std::size_t i = 8; i < 16; ++i) low = (low << 8U) | id.bytes()[i];
-        return static_cast<std::size_t>(low ^ (high * 0x9E3779B97F4A7C15ULL));
+        // A 64-bit mix of both halves (the multiply-xorshift finaliser), good for sequential ids too.
+        std::uint64_t h = id.high() ^ (id.low() * 0x9E3779B97F4A7C15ULL);
+        h ^= h >> 32U;
+        h *= 0xD6E8FEB86659FD93ULL;
+        h ^= h >> 32U;
+        return static_cast<std::size_t>(h);
     }
 };

@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -26,16 +26,18 @@ namespace orchestrix {
 /// An event store in memory: typed events (no serialization), for tests and embedded use.
 ///
 /// - Thread-safe: any number of concurrent readers, one writer at a time (a `std::shared_mutex`).
-/// - `append` is O(batch) amortised and allocates nothing per event beyond the stored event itself
-///   (a stream id longer than the small-string buffer, 15 bytes with libstdc++, is kept per event).
-/// - `visit_stream` / `visit_all` hand stored events to a callback in place, without copying; the store
-///   is read-locked meanwhile, so the callback must not append to the same store.
+/// - `append` is O(batch) amortised and allocates nothing per event beyond the stored event itself (the
+///   arrays it appends to grow geometrically).
+/// - Each stream keeps its events in one contiguous array, so folding a stream (`visit_stream`) reads
+///   nothing but the events; `visit_stream` / `visit_all` hand `RecordedEventView`s to a callback without
+///   copying. The store is read-locked meanwhile, so the callback must not append to the same store.
 template <event_variant Events>
 class InMemoryEventStore {
 public:
     using event_type = Events;
     using envelope_type = EventEnvelope<Events>;
     using recorded_type = RecordedEvent<Events>;
+    using view_type = RecordedEventView<Events>;
 
     InMemoryEventStore() = default;
     InMemoryEventStore(const InMemoryEventStore&) = delete;
@@ -48,38 +50,49 @@ public:
 
         std::unique_lock lock(mutex_);
         auto found = streams_.find(stream);
-        const stream_version_t current = found == streams_.end() ? 0 : found->second.size();
+        StreamData* data = found == streams_.end() ? nullptr : found->second.get();
+        const stream_version_t current = data == nullptr ? 0 : data->events.size();
         if (events.empty()) return AppendResult{current, 0, 0, false};
 
         if (auto retry = check_idempotent_retry(stream, events, expected, current)) return *retry;
         if (!expected.matches(current)) throw ConcurrencyError(std::string(stream), expected, current);
         detail::validate_growth(stream, current, log_.size(), events.size());
 
-        if (found == streams_.end()) found = streams_.emplace(std::string(stream), std::vector<position_t>{}).first;
-        std::vector<position_t>& positions = found->second;
-        positions.reserve(positions.size() + events.size());
-        ids_.reserve_more(events.size());
+        if (data == nullptr) {
+            auto created = std::make_unique<StreamData>();
+            created->id = std::string(stream);
+            data = created.get();
+            streams_.emplace(data->id, std::move(created));
+        }
+        // Make room first, so that once writing starts only copying an event can fail.
+        const std::size_t count = events.size();
+        grow(data->events, count);
+        grow(data->positions, count);
+        grow(data->metadata, count);
+        grow(log_, count);
+        ids_.reserve_more(count);
 
         const auto now = std::chrono::system_clock::now();
         const position_t first = static_cast<position_t>(log_.size()) + 1;
-        std::size_t written = 0;
         try {
             for (const envelope_type& e : events) {
-                log_.push_back(recorded_type{found->first, current + written + 1, first + written, e.event,
-                                             e.metadata});
-                log_.back().metadata.recorded_at = now;
-                ++written;
+                data->events.push_back(e.event);
+                data->metadata.push_back(e.metadata);
+                data->metadata.back().recorded_at = now;
             }
-        } catch (...) { // all or nothing: undo the partial batch (only allocation can fail here)
-            for (; written > 0; --written) log_.pop_back();
-            if (positions.empty()) streams_.erase(found);
+        } catch (...) { // all or nothing: undo the partial batch
+            const auto keep = static_cast<std::ptrdiff_t>(current);
+            data->events.erase(data->events.begin() + keep, data->events.end());
+            data->metadata.erase(data->metadata.begin() + keep, data->metadata.end());
+            if (data->events.empty()) streams_.erase(std::string_view(data->id));
             throw;
         }
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            positions.push_back(first + i); // capacity reserved above: cannot throw
+        for (std::size_t i = 0; i < count; ++i) { // capacity reserved above: none of this can throw
+            data->positions.push_back(first + i);
+            log_.push_back(LogEntry{data, current + i});
             ids_.insert(events[i].metadata.event_id, first + i);
         }
-        return AppendResult{current + events.size(), first, first + events.size() - 1, true};
+        return AppendResult{current + count, first, first + count - 1, true};
     }
 
     AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
@@ -93,11 +106,10 @@ public:
                                                          std::uint64_t max_count = unlimited) const {
         std::vector<recorded_type> out;
         std::shared_lock lock(mutex_);
-        const auto [begin, end] = stream_range(stream, from_version, max_count);
-        if (begin == end) return out;
-        const std::vector<position_t>& positions = streams_.find(stream)->second;
+        const StreamData* data = find_stream(stream);
+        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
         out.reserve(end - begin);
-        for (std::size_t i = begin; i < end; ++i) out.push_back(log_[positions[i] - 1]);
+        for (std::size_t i = begin; i < end; ++i) out.push_back(record(*data, i));
         return out;
     }
 
@@ -107,42 +119,41 @@ public:
                                                       std::uint64_t max_count = unlimited) const {
         std::vector<recorded_type> out;
         std::shared_lock lock(mutex_);
-        const auto [begin, end] = log_range(from_position, max_count);
+        const auto [begin, end] = range(log_.size(), from_position, max_count);
         out.reserve(end - begin);
-        for (std::size_t i = begin; i < end; ++i) out.push_back(log_[i]);
+        for (std::size_t i = begin; i < end; ++i) out.push_back(record(*log_[i].stream, log_[i].index));
         return out;
     }
 
-    /// Calls `visitor(const RecordedEvent<Events>&)` for each event of `stream` from `from_version` on, in
-    /// place. Returns the number of events visited.
+    /// Calls `visitor(const RecordedEventView<Events>&)` for each event of `stream` from `from_version` on,
+    /// in place. Returns the number of events visited.
     template <class Visitor>
-        requires std::invocable<Visitor&, const recorded_type&>
+        requires std::invocable<Visitor&, const view_type&>
     std::uint64_t visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
                                std::uint64_t max_count = unlimited) const {
         std::shared_lock lock(mutex_);
-        const auto [begin, end] = stream_range(stream, from_version, max_count);
-        if (begin == end) return 0;
-        const std::vector<position_t>& positions = streams_.find(stream)->second;
-        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, log_[positions[i] - 1]);
+        const StreamData* data = find_stream(stream);
+        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
+        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*data, i));
         return end - begin;
     }
 
-    /// Calls `visitor(const RecordedEvent<Events>&)` for each event in global order from `from_position`
-    /// on, in place. Returns the number of events visited.
+    /// Calls `visitor(const RecordedEventView<Events>&)` for each event in global order from
+    /// `from_position` on, in place. Returns the number of events visited.
     template <class Visitor>
-        requires std::invocable<Visitor&, const recorded_type&>
+        requires std::invocable<Visitor&, const view_type&>
     std::uint64_t visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited) const {
         std::shared_lock lock(mutex_);
-        const auto [begin, end] = log_range(from_position, max_count);
-        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, log_[i]);
+        const auto [begin, end] = range(log_.size(), from_position, max_count);
+        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*log_[i].stream, log_[i].index));
         return end - begin;
     }
 
     /// The stream's current version: 0 if it does not exist.
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
         std::shared_lock lock(mutex_);
-        auto found = streams_.find(stream);
-        return found == streams_.end() ? 0 : found->second.size();
+        const StreamData* data = find_stream(stream);
+        return data == nullptr ? 0 : data->events.size();
     }
 
     /// The global position of the last stored event: 0 if the store is empty.
@@ -158,33 +169,56 @@ public:
     }
 
 private:
+    // A stream keeps its events contiguous (a fold touches nothing else) and their positions and
+    // metadata in parallel arrays; index i holds version i + 1.
+    struct StreamData {
+        std::string id;
+        std::vector<Events> events;
+        std::vector<position_t> positions;
+        std::vector<Metadata> metadata;
+    };
+    struct LogEntry {
+        const StreamData* stream;
+        std::size_t index;
+    };
     struct string_hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
-    using stream_map = std::unordered_map<std::string, std::vector<position_t>, string_hash, std::equal_to<>>;
+    using stream_map =
+        std::unordered_map<std::string_view, std::unique_ptr<StreamData>, string_hash, std::equal_to<>>;
 
     struct index_range {
         std::size_t begin;
         std::size_t end;
     };
 
-    // Indices [begin, end) into the stream's position list. Caller holds the lock.
-    index_range stream_range(std::string_view stream, stream_version_t from_version, std::uint64_t max_count) const {
-        auto found = streams_.find(stream);
-        if (found == streams_.end()) return {0, 0};
-        const std::size_t size = found->second.size();
-        const std::size_t begin = from_version <= 1 ? 0 : std::min<std::uint64_t>(from_version - 1, size);
-        const std::size_t end = begin + std::min<std::uint64_t>(max_count, size - begin);
+    // Doubles a vector's capacity when `extra` more elements would not fit (reserve() alone would grow
+    // it to the exact size on every append).
+    template <class T>
+    static void grow(std::vector<T>& v, std::size_t extra) {
+        const std::size_t needed = v.size() + extra;
+        if (needed > v.capacity()) v.reserve(std::max(needed, v.capacity() * 2));
+    }
+
+    // Indices [begin, end) of a sequence of `size` elements numbered from 1, starting at `from` (0 = 1).
+    static index_range range(std::size_t size, std::uint64_t from, std::uint64_t max_count) noexcept {
+        const std::size_t begin = from <= 1 ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(from - 1, size));
+        const std::size_t end = begin + static_cast<std::size_t>(std::min<std::uint64_t>(max_count, size - begin));
         return {begin, end};
     }
 
-    // Indices [begin, end) into the global log. Caller holds the lock.
-    index_range log_range(position_t from_position, std::uint64_t max_count) const {
-        const std::size_t size = log_.size();
-        const std::size_t begin = from_position <= 1 ? 0 : std::min<std::uint64_t>(from_position - 1, size);
-        const std::size_t end = begin + std::min<std::uint64_t>(max_count, size - begin);
-        return {begin, end};
+    const StreamData* find_stream(std::string_view stream) const {
+        auto found = streams_.find(stream);
+        return found == streams_.end() ? nullptr : found->second.get();
+    }
+
+    static recorded_type record(const StreamData& data, std::size_t i) {
+        return recorded_type{data.id, i + 1, data.positions[i], data.events[i], data.metadata[i]};
+    }
+
+    static view_type view(const StreamData& data, std::size_t i) noexcept {
+        return view_type{data.id, i + 1, &data.positions[i], &data.events[i], &data.metadata[i]};
     }
 
     // If the batch's ids are stored already, decides whether this is an idempotent retry (returns the
@@ -203,38 +237,37 @@ private:
         if (stored != events.size()) {
             throw IdempotencyError(IdempotencyError::Reason::partial_overlap, std::string(stream), *stored_id);
         }
-        const recorded_type* first = nullptr;
+        stream_version_t first_version = 0;
         for (std::size_t i = 0; i < events.size(); ++i) {
             const envelope_type& e = events[i];
-            const recorded_type& r = log_[*ids_.find(e.metadata.event_id) - 1];
-            if (r.stream_id != stream) {
+            const LogEntry& entry = log_[*ids_.find(e.metadata.event_id) - 1];
+            if (entry.stream->id != stream) {
                 throw IdempotencyError(IdempotencyError::Reason::different_stream, std::string(stream),
                                        e.metadata.event_id);
             }
-            if (first == nullptr) first = &r;
-            if (r.version != first->version + i) {
+            if (i == 0) first_version = entry.index + 1;
+            if (entry.index + 1 != first_version + i) {
                 throw IdempotencyError(IdempotencyError::Reason::different_order, std::string(stream),
                                        e.metadata.event_id);
             }
-            if (!(r.event == e.event)) {
+            if (!(entry.stream->events[entry.index] == e.event)) {
                 throw IdempotencyError(IdempotencyError::Reason::different_payload, std::string(stream),
                                        e.metadata.event_id);
             }
         }
-        const stream_version_t before = first->version - 1;
+        const stream_version_t before = first_version - 1;
         const bool expectation_held = expected.kind() == ExpectedVersion::Kind::any ||
                                       expected.kind() == ExpectedVersion::Kind::stream_exists ||
                                       expected.matches(before);
         if (!expectation_held) throw ConcurrencyError(std::string(stream), expected, current);
-        const stream_version_t last_version = before + events.size();
-        const position_t last_position = log_[*ids_.find(events.back().metadata.event_id) - 1].position;
-        return AppendResult{last_version, first->position, last_position, false};
+        return AppendResult{before + events.size(), *ids_.find(events.front().metadata.event_id),
+                            *ids_.find(events.back().metadata.event_id), false};
     }
 
     mutable std::shared_mutex mutex_;
-    std::deque<recorded_type> log_;  // index = global position - 1
-    stream_map streams_;             // stream id -> global positions of its events, in version order
-    detail::UuidIndex ids_;          // event id -> global position
+    stream_map streams_;         // stream id (a view of StreamData::id) -> the stream
+    std::vector<LogEntry> log_;  // index = global position - 1
+    detail::UuidIndex ids_;      // event id -> global position
 };
 
 } // namespace orchestrix

@@ -1,0 +1,79 @@
+#pragma once
+
+// The shared workload definitions (keep them fixed so figures compare across versions).
+//
+// W1 append: 1,000 streams x 100 events of three event types {account_id: "acc-000123", amount},
+//            appended round-robin with an expected-version check, 1 or 10 events per append.
+// W2 replay: fold a 1,000,000-event stream into an aggregate; replay all W1 streams.
+
+#include <orchestrix/orchestrix.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace bench {
+
+struct Opened {
+    static constexpr std::string_view type_name = "bench.opened";
+    std::string account_id;
+    std::int64_t amount = 0;
+    bool operator==(const Opened&) const = default;
+};
+struct Deposited {
+    static constexpr std::string_view type_name = "bench.deposited";
+    std::string account_id;
+    std::int64_t amount = 0;
+    bool operator==(const Deposited&) const = default;
+};
+struct Withdrawn {
+    static constexpr std::string_view type_name = "bench.withdrawn";
+    std::string account_id;
+    std::int64_t amount = 0;
+    bool operator==(const Withdrawn&) const = default;
+};
+using Event = std::variant<Opened, Deposited, Withdrawn>;
+
+inline constexpr int w1_streams = 1000;
+inline constexpr int w1_events_per_stream = 100;
+
+inline std::string account_id(int i) {
+    char buffer[16];
+    std::snprintf(buffer, sizeof buffer, "acc-%06d", i);
+    return buffer;
+}
+
+// The n-th event of a stream: opened first, then deposits and withdrawals.
+inline Event make_event(const std::string& account, int n) {
+    if (n == 0) return Opened{account, 0};
+    if (n % 3 == 0) return Withdrawn{account, n % 7 + 1};
+    return Deposited{account, n % 11 + 5};
+}
+
+// The aggregate every replay folds into.
+class Account : public orchestrix::AggregateRoot<Account, Event> {
+public:
+    void apply(const Opened& e) { opened_ = e.amount >= 0; }
+    void apply(const Deposited& e) { balance_ += e.amount; }
+    void apply(const Withdrawn& e) { balance_ -= e.amount; }
+    [[nodiscard]] std::int64_t balance() const { return balance_; }
+
+private:
+    bool opened_ = false;
+    std::int64_t balance_ = 0;
+};
+
+// The baseline's fold: a plain struct and a std::visit per event.
+struct PlainAccount {
+    bool opened = false;
+    std::int64_t balance = 0;
+    void operator()(const Opened& e) { opened = e.amount >= 0; }
+    void operator()(const Deposited& e) { balance += e.amount; }
+    void operator()(const Withdrawn& e) { balance -= e.amount; }
+};
+
+} // namespace bench
