@@ -71,3 +71,30 @@ TEST_CASE("uuid: threads generate distinct ids") {
     for (const auto& ids : per_thread) all.insert(ids.begin(), ids.end());
     CHECK(all.size() == 8000);
 }
+
+#if __has_include(<unistd.h>) && __has_include(<sys/wait.h>)
+#include <sys/wait.h>
+#include <unistd.h>
+
+TEST_CASE("uuid: a forked child does not repeat its parent's ids") {
+    (void)Uuid::generate(); // the parent's generator exists before the fork
+    int pipe_ends[2];
+    REQUIRE(::pipe(pipe_ends) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const Uuid id = Uuid::generate();
+        const auto written = ::write(pipe_ends[1], id.bytes().data(), id.bytes().size());
+        ::_exit(written == 16 ? 0 : 1);
+    }
+    const Uuid parent_id = Uuid::generate();
+    Uuid::bytes_type child_bytes{};
+    REQUIRE(::read(pipe_ends[0], child_bytes.data(), child_bytes.size()) == 16);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    ::close(pipe_ends[0]);
+    ::close(pipe_ends[1]);
+    // The random parts differ (the timestamps may be equal).
+    CHECK(Uuid{child_bytes}.low() != parent_id.low());
+}
+#endif

@@ -5,7 +5,7 @@
 
 #include <concepts>
 #include <cstddef>
-#include <ranges>
+#include <iterator>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -37,7 +37,9 @@ struct missing_handle_overload {
 };
 
 /// Calls `command.validate()` if the command declares one. A `validate()` that returns `bool` refuses the
-/// command with `CommandRejectedError` when it returns false; one that returns void is expected to throw.
+/// command with `CommandRejectedError` when it returns false; one that returns a result with
+/// `throw_if_invalid()` (an `orchestrix::ValidationResult`) throws what that throws (`ValidationError` with
+/// every violation); one that returns void is expected to throw.
 template <class Command>
 void validate_if_declared(const Command& c);
 
@@ -54,6 +56,8 @@ template <class Command>
 void validate_if_declared(const Command& c) {
     if constexpr (requires { { c.validate() } -> std::same_as<bool>; }) {
         if (!c.validate()) throw CommandRejectedError("command refused: its validate() returned false");
+    } else if constexpr (requires { c.validate().throw_if_invalid(); }) {
+        c.validate().throw_if_invalid();
     } else if constexpr (requires { c.validate(); }) {
         c.validate();
     }
@@ -151,7 +155,11 @@ public:
 
     /// Rebuilds an aggregate from its history: a range of `RecordedEvent<Events>` (versions checked, they
     /// must run 1, 2, 3, ...) or of `Events`.
-    template <std::ranges::input_range History>
+    template <class History>
+        requires requires(History& h) {
+            std::begin(h);
+            std::end(h);
+        }
     [[nodiscard]] static Derived from_history(History&& history) {
         Derived aggregate{};
         for (const auto& e : history) aggregate.replay(e);

@@ -1,17 +1,122 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <optional>
+
+#if defined(__linux__) && __has_include(<sys/random.h>)
+#include <sys/random.h>
+#define ORCHESTRIX_UUID_HAS_GETRANDOM 1
+#else
+#define ORCHESTRIX_UUID_HAS_GETRANDOM 0
+#endif
+#if __has_include(<pthread.h>) && !defined(_WIN32)
+#include <pthread.h>
+#define ORCHESTRIX_UUID_HAS_ATFORK 1
+#else
+#define ORCHESTRIX_UUID_HAS_ATFORK 0
+#endif
+#if !ORCHESTRIX_UUID_HAS_GETRANDOM
 #include <random>
+#endif
 #include <string>
 #include <string_view>
 
 namespace orchestrix {
+
+namespace detail {
+
+/// The random bits of generated UUIDs: xoshiro256** per thread, seeded from the operating system
+/// (getrandom on Linux, std::random_device elsewhere). A fork counter makes a child process reseed.
+class uuid_random {
+public:
+    static uuid_random& local() {
+        thread_local uuid_random generator;
+        const std::uint64_t forks = fork_count().load(std::memory_order_relaxed);
+        if (generator.forks_ != forks) {
+            generator.seed();
+            generator.forks_ = forks;
+        }
+        return generator;
+    }
+
+    std::uint64_t next() noexcept {
+        const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
+        const std::uint64_t t = state_[1] << 17U;
+        state_[2] ^= state_[0];
+        state_[3] ^= state_[1];
+        state_[1] ^= state_[2];
+        state_[0] ^= state_[3];
+        state_[2] ^= t;
+        state_[3] = rotl(state_[3], 45);
+        return result;
+    }
+
+private:
+    uuid_random() : forks_(fork_count().load(std::memory_order_relaxed)) { seed(); }
+
+    static std::atomic<std::uint64_t>& fork_count() noexcept {
+        static std::atomic<std::uint64_t> count{0};
+#if ORCHESTRIX_UUID_HAS_ATFORK
+        static const bool registered = [] {
+            ::pthread_atfork(nullptr, nullptr, [] { count.fetch_add(1, std::memory_order_relaxed); });
+            return true;
+        }();
+        (void)registered;
+#endif
+        return count;
+    }
+
+    void seed() {
+        std::uint64_t seed_words[4] = {0, 0, 0, 0};
+        bool seeded = false;
+#if ORCHESTRIX_UUID_HAS_GETRANDOM
+        seeded = ::getrandom(seed_words, sizeof seed_words, 0) == static_cast<ssize_t>(sizeof seed_words);
+#endif
+        if (!seeded) {
+#if ORCHESTRIX_UUID_HAS_GETRANDOM
+            // getrandom refused (a sandbox filter, say): the kernel's pool through its device file, and
+            // at the very least the clock and this thread's address.
+            if (std::FILE* urandom = std::fopen("/dev/urandom", "rb")) {
+                seeded = std::fread(seed_words, sizeof seed_words, 1, urandom) == 1;
+                std::fclose(urandom);
+            }
+            if (!seeded) {
+                seed_words[0] ^= static_cast<std::uint64_t>(
+                    std::chrono::high_resolution_clock::now().time_since_epoch().count());
+                seed_words[1] ^= reinterpret_cast<std::uintptr_t>(&seed_words);
+            }
+#else
+            std::random_device device;
+            for (auto& word : seed_words) word = (std::uint64_t{device()} << 32U) | device();
+#endif
+        }
+        // Expand through splitmix64 so that no state word is zero.
+        std::uint64_t mix = seed_words[0] ^ seed_words[1] ^ seed_words[2] ^ seed_words[3];
+        for (std::size_t i = 0; i < 4; ++i) {
+            mix += 0x9E3779B97F4A7C15ULL;
+            std::uint64_t z = mix ^ seed_words[i];
+            z = (z ^ (z >> 30U)) * 0xBF58476D1CE4E5B9ULL;
+            z = (z ^ (z >> 27U)) * 0x94D049BB133111EBULL;
+            state_[i] = z ^ (z >> 31U);
+        }
+    }
+
+    static constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept {
+        return (x << static_cast<unsigned>(k)) | (x >> static_cast<unsigned>(64 - k));
+    }
+
+    std::uint64_t state_[4]{};
+    std::uint64_t forks_;
+};
+
+} // namespace detail
 
 /// A 128-bit universally unique identifier (RFC 9562).
 ///
@@ -25,22 +130,20 @@ public:
     constexpr Uuid() noexcept = default;
     constexpr explicit Uuid(const bytes_type& bytes) noexcept : bytes_(bytes) {}
 
-    /// A new version-7 UUID. Thread-safe; each thread has its own random engine.
+    /// A new version-7 UUID. Thread-safe: each thread has its own generator, seeded from the operating
+    /// system's entropy and seeded again in a child process after `fork()`, so parent and child never
+    /// produce the same ids.
     [[nodiscard]] static Uuid generate() {
-        thread_local std::mt19937_64 engine = [] {
-            std::random_device device;
-            std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
-            return std::mt19937_64(seed);
-        }();
         const auto millis = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                            std::chrono::system_clock::now().time_since_epoch())
                                                            .count());
-        const std::uint64_t high = engine();
-        const std::uint64_t low = engine();
+        detail::uuid_random& random = detail::uuid_random::local();
+        const std::uint64_t high = random.next();
+        const std::uint64_t low = random.next();
         bytes_type b{};
-        for (int i = 0; i < 6; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(millis >> (40 - 8 * i));
-        for (int i = 0; i < 2; ++i) b[static_cast<std::size_t>(6 + i)] = static_cast<std::uint8_t>(high >> (8 * i));
-        for (int i = 0; i < 8; ++i) b[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(low >> (8 * i));
+        for (std::size_t i = 0; i < 6; ++i) b[i] = static_cast<std::uint8_t>(millis >> (40 - 8 * i));
+        for (std::size_t i = 0; i < 2; ++i) b[6 + i] = static_cast<std::uint8_t>(high >> (8 * i));
+        for (std::size_t i = 0; i < 8; ++i) b[8 + i] = static_cast<std::uint8_t>(low >> (8 * i));
         b[6] = static_cast<std::uint8_t>((b[6] & 0x0FU) | 0x70U); // version 7
         b[8] = static_cast<std::uint8_t>((b[8] & 0x3FU) | 0x80U); // RFC 9562 variant
         return Uuid{b};
