@@ -14,5 +14,6 @@
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/repository.hpp>
 #include <orchestrix/core/uuid.hpp>
+#include <orchestrix/core/validation.hpp>
 
 #include <orchestrix/infrastructure/inmemory_store.hpp>
