@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # orchestrix developer entry point.
 #
-#   ./build.sh example    build and run the main example (examples/01-quickstart)
+#   ./build.sh example    build and run the main example, the bank-account application of
+#                         examples/08-bank; its events stay in build/orchestrix-bank.db, so each run
+#                         continues from the last (extra arguments go to it: ./build.sh example balance demo)
 #   ./build.sh test       build and run every test, with g++ and with clang++ (warnings are errors)
 #   ./build.sh sanitize   build and run the tests under ASan+UBSan, then under TSan (clang++)
 #   ./build.sh deps       only install the Debian packages the project needs
@@ -47,8 +49,8 @@ deps)
 example)
     install_deps
     cmake --preset dev >/dev/null
-    cmake --build --preset dev --target example-01-quickstart -j "$jobs" >/dev/null
-    ./build/dev/examples/example-01-quickstart "${@:2}"
+    cmake --build --preset dev --target example-08-bank -j "$jobs" >/dev/null
+    ./build/dev/examples/example-08-bank --db build/orchestrix-bank.db "${@:2}"
     ;;
 test)
     install_deps
@@ -69,7 +71,7 @@ sanitize)
     done
     ;;
 *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -3,14 +3,19 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/snapshot.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <span>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace orchestrix {
 
@@ -61,19 +66,49 @@ To widen(const std::variant<Fs...>& from) {
 ///
 /// The store's event type may be the aggregate's own `std::variant` or a larger variant that contains
 /// every alternative of it (an application-wide event type).
-template <class Aggregate, event_store Store>
+///
+/// With a snapshot store (`Repository<Aggregate, Store, SnapshotStore>`, see docs/snapshots.md), loading
+/// starts from the aggregate's latest usable snapshot and replays only the events after it, and the policy
+/// of its `SnapshotSettings` decides when to take a new one. A snapshot that cannot be used (another schema
+/// version, undecodable, ahead of the stream) is reported to `SnapshotSettings::on_issue` and the history is
+/// replayed in full instead. The aggregate must then declare
+/// `static constexpr std::string_view aggregate_type_name = "...";`.
+template <class Aggregate, event_store Store, class Snapshots = NoSnapshots>
 class Repository {
 public:
+    /// Whether this repository reads and takes snapshots.
+    static constexpr bool snapshotting = !std::is_same_v<Snapshots, NoSnapshots>;
+
     using aggregate_type = Aggregate;
     using aggregate_events = typename Aggregate::event_type;
     using store_events = typename Store::event_type;
+    using snapshot_store_type = Snapshots;
 
     static_assert(std::is_default_constructible_v<Aggregate>,
                   "Repository<Aggregate, Store>: the aggregate must be default-constructible (a new aggregate "
                   "is default-constructed, then rebuilt from its events)");
+    static_assert(!snapshotting || snapshot_store<Snapshots>,
+                  "Repository<Aggregate, Store, Snapshots>: Snapshots must be a snapshot store (e.g. "
+                  "orchestrix::InMemorySnapshotStore) with save(const Snapshot&) and latest(id)");
+    static_assert(!snapshotting || detail::has_aggregate_type_name<Aggregate>,
+                  "Repository with snapshots: the aggregate needs a stable type name; add "
+                  "`static constexpr std::string_view aggregate_type_name = \"cart\";` to it");
 
     explicit Repository(Store& store, std::string stream_prefix = {})
+        requires(!snapshotting)
         : store_(&store), prefix_(std::move(stream_prefix)) {}
+
+    /// A repository that reads and takes snapshots. Throws `InvalidArgumentError` if `settings.state`
+    /// lacks its encode or decode function.
+    Repository(Store& store, Snapshots& snapshots, SnapshotSettings<Aggregate> settings, std::string stream_prefix = {})
+        requires snapshotting
+        : store_(&store), prefix_(std::move(stream_prefix)), snapshots_(&snapshots), settings_(std::move(settings)) {
+        if (!settings_.state.encode || !settings_.state.decode) {
+            throw InvalidArgumentError("settings", "SnapshotSettings::state is empty: set it to "
+                                                   "orchestrix::json_state_codec<Aggregate>() (from "
+                                                   "<orchestrix/core/serialization.hpp>) or a StateCodec of your own");
+        }
+    }
 
     /// The stream that holds the aggregate `id`.
     [[nodiscard]] std::string stream_id(std::string_view id) const {
@@ -83,61 +118,70 @@ public:
         return stream;
     }
 
-    /// The aggregate `id` rebuilt from its events, or `std::nullopt` if its stream has no events.
+    /// The aggregate `id` rebuilt from its snapshot (if any) and events, or `std::nullopt` if its stream has
+    /// no events.
     [[nodiscard]] std::optional<Aggregate> find(std::string_view id) const {
         const std::string stream = stream_id(id);
         Aggregate aggregate{};
-        auto replay = [&](const store_events& event, stream_version_t version, std::string_view type) {
-            if constexpr (std::is_same_v<store_events, aggregate_events>) {
-                (void)type;
-                aggregate.replay(event, version);
-            } else {
-                auto converted = detail::variant_converter<aggregate_events, store_events>::convert(event);
-                if (!converted) {
-                    throw HistoryError("stream '" + stream + "' holds an event of type '" + std::string(type) +
-                                       "' at version " + std::to_string(version) +
-                                       ", which the aggregate does not know");
-                }
-                aggregate.replay(*converted, version);
-            }
-        };
-        if constexpr (visitable_event_store<Store>) {
-            // In place: stores that can hand out views are folded without copying an event.
-            store_->visit_stream(stream, 1, [&](const RecordedEventView<store_events>& recorded) {
-                replay(recorded.event(), recorded.version(), recorded.type());
-            });
-        } else {
-            for (const auto& recorded : store_->read_stream(stream, 1, unlimited))
-                replay(recorded.event, recorded.version, recorded.type());
+        [[maybe_unused]] const auto started = std::chrono::steady_clock::now();
+        if constexpr (snapshotting) {
+            if (auto restored = restore_snapshot(stream)) aggregate = std::move(*restored);
         }
+        const std::uint64_t replayed = replay_from(stream, aggregate, aggregate.version() + 1);
         if (aggregate.version() == 0) return std::nullopt;
+        if constexpr (snapshotting) {
+            if (replayed > 0) {
+                SnapshotContext<aggregate_events> context;
+                context.trigger = SnapshotTrigger::loaded;
+                context.stream_id = stream;
+                context.version = aggregate.version();
+                context.events_replayed = replayed;
+                context.rebuild_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - started);
+                if (wants_snapshot(context)) take_snapshot(stream, aggregate);
+            }
+        }
         return aggregate;
     }
 
-    /// The aggregate `id` rebuilt from its events. Throws `StreamNotFoundError` if it has none.
+    /// The aggregate `id` rebuilt from its snapshot (if any) and events. Throws `StreamNotFoundError` if it
+    /// has no events.
     [[nodiscard]] Aggregate load(std::string_view id) const {
         if (auto aggregate = find(id)) return std::move(*aggregate);
         throw StreamNotFoundError(stream_id(id));
     }
 
     /// Appends the aggregate's uncommitted events, expecting the stream at the version the aggregate was
-    /// loaded at, then marks them committed. Throws `ConcurrencyError` if someone else wrote first; the
-    /// aggregate is then unchanged.
+    /// loaded at, then marks them committed and takes a snapshot if the policy says so. Throws
+    /// `ConcurrencyError` if someone else wrote first; the aggregate is then unchanged.
     AppendResult save(std::string_view id, Aggregate& aggregate) {
         const auto& pending = aggregate.uncommitted_events();
         const stream_version_t loaded = aggregate.committed_version();
         const ExpectedVersion expected = loaded == 0 ? ExpectedVersion::no_stream() : ExpectedVersion::exact(loaded);
         if (pending.empty()) return AppendResult{loaded, 0, 0, false};
+        const std::string stream = stream_id(id);
         AppendResult result;
         if constexpr (std::is_same_v<store_events, aggregate_events>) {
-            result = store_->append(stream_id(id), pending, expected);
+            result = store_->append(stream, pending, expected);
         } else {
             std::vector<EventEnvelope<store_events>> widened;
             widened.reserve(pending.size());
             for (const auto& e : pending) widened.emplace_back(detail::widen<store_events>(e.event), e.metadata);
-            result = store_->append(stream_id(id), widened, expected);
+            result = store_->append(stream, widened, expected);
+        }
+        [[maybe_unused]] bool snapshot_now = false;
+        if constexpr (snapshotting) {
+            SnapshotContext<aggregate_events> context;
+            context.trigger = SnapshotTrigger::saved;
+            context.stream_id = stream;
+            context.version = aggregate.version();
+            context.events = std::span<const EventEnvelope<aggregate_events>>(pending.data(), pending.size());
+            snapshot_now = wants_snapshot(context);
         }
         aggregate.mark_committed();
+        if constexpr (snapshotting) {
+            if (snapshot_now) take_snapshot(stream, aggregate);
+        }
         return result;
     }
 
@@ -160,9 +204,131 @@ public:
 
     [[nodiscard]] Store& store() const noexcept { return *store_; }
 
+    /// The snapshot store (only for a repository with snapshots).
+    [[nodiscard]] Snapshots& snapshots() const noexcept
+        requires snapshotting
+    {
+        return *snapshots_;
+    }
+
 private:
+    // Replays the events of `stream` from `from` on onto `aggregate`; returns how many.
+    std::uint64_t replay_from(const std::string& stream, Aggregate& aggregate, stream_version_t from) const {
+        auto replay = [&](const store_events& event, stream_version_t version, std::string_view type) {
+            if constexpr (std::is_same_v<store_events, aggregate_events>) {
+                (void)type;
+                aggregate.replay(event, version);
+            } else {
+                auto converted = detail::variant_converter<aggregate_events, store_events>::convert(event);
+                if (!converted) {
+                    throw HistoryError("stream '" + stream + "' holds an event of type '" + std::string(type) +
+                                       "' at version " + std::to_string(version) +
+                                       ", which the aggregate does not know");
+                }
+                aggregate.replay(*converted, version);
+            }
+        };
+        if constexpr (visitable_event_store<Store>) {
+            // In place: stores that can hand out views are folded without copying an event.
+            return store_->visit_stream(stream, from, [&](const RecordedEventView<store_events>& recorded) {
+                replay(recorded.event(), recorded.version(), recorded.type());
+            });
+        } else {
+            std::uint64_t count = 0;
+            for (const auto& recorded : store_->read_stream(stream, from, unlimited)) {
+                replay(recorded.event, recorded.version, recorded.type());
+                ++count;
+            }
+            return count;
+        }
+    }
+
+    void report(SnapshotIssue::Reason reason, const std::string& stream, stream_version_t version,
+                std::string message) const {
+        if (settings_.on_issue) settings_.on_issue(SnapshotIssue{reason, stream, version, std::move(message)});
+    }
+
+    // The aggregate restored from its latest usable snapshot, or nothing (reported) for a full replay.
+    std::optional<Aggregate> restore_snapshot(const std::string& stream) const {
+        using Reason = SnapshotIssue::Reason;
+        std::optional<Snapshot> snapshot;
+        try {
+            snapshot = snapshots_->latest(stream);
+        } catch (const std::exception& e) {
+            report(Reason::read_failed, stream, 0, std::string("reading the snapshot failed: ") + e.what());
+            return std::nullopt;
+        }
+        if (!snapshot) return std::nullopt;
+        const std::string where = "snapshot of '" + stream + "' at version " + std::to_string(snapshot->version);
+        constexpr std::string_view type = Aggregate::aggregate_type_name;
+        constexpr std::uint32_t schema = snapshot_schema_version_of<Aggregate>;
+        if (snapshot->aggregate_type != type) {
+            report(Reason::wrong_aggregate_type, stream, snapshot->version,
+                   where + " is of aggregate type '" + snapshot->aggregate_type + "', not '" + std::string(type) +
+                       "'; replaying the full history");
+            return std::nullopt;
+        }
+        if (snapshot->schema_version != schema) {
+            report(snapshot->schema_version < schema ? Reason::old_schema_version : Reason::newer_schema_version,
+                   stream, snapshot->version,
+                   where + " has schema version " + std::to_string(snapshot->schema_version) +
+                       ", the aggregate's is " + std::to_string(schema) + "; replaying the full history");
+            return std::nullopt;
+        }
+        const stream_version_t current = store_->stream_version(stream);
+        if (snapshot->version == 0 || snapshot->version > current) {
+            report(Reason::ahead_of_stream, stream, snapshot->version,
+                   where + " is beyond the stream's version " + std::to_string(current) +
+                       "; replaying the full history");
+            return std::nullopt;
+        }
+        try {
+            Aggregate aggregate = settings_.state.decode(snapshot->state);
+            aggregate.restore_version(snapshot->version);
+            return aggregate;
+        } catch (const std::exception& e) {
+            report(Reason::undecodable, stream, snapshot->version,
+                   where + " cannot be decoded (" + e.what() + "); replaying the full history");
+            return std::nullopt;
+        }
+    }
+
+    bool wants_snapshot(const SnapshotContext<aggregate_events>& context) const {
+        if (!settings_.policy) return false;
+        try {
+            return settings_.policy(context);
+        } catch (const std::exception& e) {
+            report(SnapshotIssue::Reason::save_failed, std::string(context.stream_id), context.version,
+                   std::string("the snapshot policy threw: ") + e.what());
+            return false;
+        }
+    }
+
+    // Takes and stores a snapshot; a failure is reported, never thrown (the events are saved already).
+    void take_snapshot(const std::string& stream, const Aggregate& aggregate) const {
+        try {
+            Snapshot snapshot{stream,
+                              std::string(Aggregate::aggregate_type_name),
+                              aggregate.version(),
+                              snapshot_schema_version_of<Aggregate>,
+                              settings_.state.encode(aggregate),
+                              std::chrono::system_clock::now()};
+            snapshots_->save(snapshot);
+        } catch (const std::exception& e) {
+            report(SnapshotIssue::Reason::save_failed, stream, aggregate.version(),
+                   "taking the snapshot of '" + stream + "' at version " + std::to_string(aggregate.version()) +
+                       " failed: " + e.what());
+        }
+    }
+
+    struct no_settings {};
+    using settings_type = std::conditional_t<snapshotting, SnapshotSettings<Aggregate>, no_settings>;
+    using snapshots_pointer = std::conditional_t<snapshotting, Snapshots*, no_settings>;
+
     Store* store_;
     std::string prefix_;
+    [[no_unique_address]] snapshots_pointer snapshots_{};
+    [[no_unique_address]] settings_type settings_{};
 };
 
 } // namespace orchestrix

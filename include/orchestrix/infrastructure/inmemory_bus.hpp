@@ -1,0 +1,334 @@
+#pragma once
+
+#include <orchestrix/core/error.hpp>
+#include <orchestrix/core/message.hpp>
+#include <orchestrix/core/message_bus.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <ranges>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace orchestrix {
+
+namespace detail {
+
+// One subscribed handler. `active` turns false when it is unsubscribed; a dispatch that already holds a
+// list containing it checks the flag before each call.
+template <class M>
+struct bus_handler {
+    bus_handler(std::uint64_t subscription_id, std::function<void(const M&)> fn)
+        : id(subscription_id), handler(std::move(fn)) {}
+    std::atomic<bool> active{true};
+    std::uint64_t id;
+    std::function<void(const M&)> handler;
+};
+
+template <class M>
+using bus_handler_list = std::vector<std::shared_ptr<bus_handler<M>>>;
+
+// The handlers of one message type: an immutable list, replaced as a whole (copy on write).
+template <class M>
+struct bus_slot {
+    std::atomic<const bus_handler_list<M>*> current{nullptr}; // what publishers read; null = no handler
+    std::shared_ptr<const bus_handler_list<M>> owner;          // keeps `current` alive; guarded by the write lock
+};
+
+template <class Events>
+struct bus_slots;
+template <class... Ts>
+struct bus_slots<std::variant<Ts...>> {
+    using type = std::tuple<bus_slot<Ts>..., bus_slot<std::variant<Ts...>>, bus_slot<RecordedEvent<std::variant<Ts...>>>>;
+};
+
+} // namespace detail
+
+/// A synchronous, in-process message bus for the events of the variant `Events`.
+///
+///     orchestrix::InMemoryBus<UserEvent> bus;
+///     auto s = bus.subscribe<UserCreated>([](const UserCreated& e) { std::cout << e.user_id << "\n"; });
+///     bus.publish(UserCreated{"123", "John"});    // runs the handler before it returns
+///
+/// What a handler can subscribe to, and what reaches it:
+///
+/// | subscribe to                  | gets `publish(E)`     | gets `publish(Events)` | gets `publish(RecordedEvent)` |
+/// |-------------------------------|-----------------------|------------------------|-------------------------------|
+/// | an alternative `E`            | yes                   | if it holds an `E`     | if it holds an `E`            |
+/// | `Events` (every event)        | yes (as a variant)    | yes                    | yes (its `event`)             |
+/// | `RecordedEvent<Events>`       | no                    | no                     | yes                           |
+///
+/// Order: the handlers of the alternative run first, then those of `Events`, then those of
+/// `RecordedEvent<Events>`; within each, in subscription order. All run on the caller's thread.
+///
+/// Re-entrancy: a handler may subscribe, unsubscribe and publish. A handler subscribed while an event is
+/// being delivered does not see that event (each delivery works on the handler list as it was when it
+/// started); a handler unsubscribed meanwhile is not called afterwards, not even by that delivery.
+///
+/// Failures: a handler that throws does not stop the others; after every handler ran, `publish` throws
+/// one `HandlerError` with every failure (event name, subscription id, exception), in the order they ran.
+///
+/// Threads: `publish` may be called from any number of threads at once, and concurrently with
+/// `subscribe` and `unsubscribe`. Publishing takes no lock and allocates nothing: it reads the handler
+/// list through an atomic pointer and counts itself in an atomic counter, while `subscribe` and
+/// `unsubscribe` copy the list under a mutex, swap the pointer, and free replaced lists once no publish
+/// is running. The bus does not serialise handlers: two threads publishing at once run handlers at once.
+/// `unsubscribe` does not wait for a call that another thread already started.
+template <event_variant Events>
+class InMemoryBus {
+public:
+    using event_type = Events;
+    using recorded_type = RecordedEvent<Events>;
+
+    InMemoryBus() : state_(std::make_shared<State>()) {}
+    InMemoryBus(const InMemoryBus&) = delete;
+    InMemoryBus& operator=(const InMemoryBus&) = delete;
+    ~InMemoryBus() = default;
+
+    /// Subscribes `handler`, callable as `handler(const M&)`, to messages of type `M`: an alternative of
+    /// `Events`, `Events` itself (every event), or `RecordedEvent<Events>` (events with their metadata).
+    /// The handler stays subscribed as long as the returned `Subscription` lives.
+    template <class M, class Handler>
+    [[nodiscard]] Subscription subscribe(Handler&& handler) {
+        static_assert(subscribable<M>,
+                      "InMemoryBus<Events>::subscribe<M>: M must be an alternative of the bus's Events variant, "
+                      "the Events variant itself (every event), or orchestrix::RecordedEvent<Events>");
+        static_assert(std::is_invocable_v<std::decay_t<Handler>&, const M&>,
+                      "InMemoryBus<Events>::subscribe<M>(handler): the handler must be callable as "
+                      "handler(const M&)");
+        std::function<void(const M&)> fn(std::forward<Handler>(handler));
+        if (!fn) throw InvalidArgumentError("handler", "InMemoryBus::subscribe: the handler is empty");
+        const auto [key, id] = state_->template add<slot_of<M>>(std::move(fn));
+        return Subscription(state_, key, id);
+    }
+
+    /// Runs the handlers for `message`, an alternative of `Events`, an `Events` variant (dispatched on
+    /// the alternative it holds) or a `RecordedEvent<Events>`. Throws `HandlerError` after all handlers
+    /// ran if any of them threw.
+    template <class M>
+    void publish(const M& message) {
+        std::vector<HandlerFailure> failures;
+        deliver(message, failures);
+        if (!failures.empty()) throw HandlerError(std::move(failures));
+    }
+
+    /// Publishes each message of `messages` in order, then throws one `HandlerError` with the failures of
+    /// all of them, if any.
+    template <std::ranges::input_range Messages>
+    void publish_all(Messages&& messages) {
+        std::vector<HandlerFailure> failures;
+        for (const auto& message : messages) deliver(message, failures);
+        if (!failures.empty()) throw HandlerError(std::move(failures));
+    }
+
+    /// The number of handlers subscribed to `M` (not counting those of `Events` or `RecordedEvent`).
+    template <class M>
+    [[nodiscard]] std::size_t handler_count() const {
+        static_assert(subscribable<M>, "InMemoryBus<Events>::handler_count<M>: M is not a message of this bus");
+        return state_->template count<slot_of<M>>();
+    }
+
+private:
+    static constexpr std::size_t alternatives = std::variant_size_v<Events>;
+    static constexpr std::size_t all_slot = alternatives;
+    static constexpr std::size_t recorded_slot = alternatives + 1;
+
+    template <class M>
+    static constexpr bool subscribable = alternative_of<M, Events> || std::is_same_v<M, Events> ||
+                                         std::is_same_v<M, recorded_type>;
+
+    template <class M>
+    static constexpr std::size_t slot_of = alternative_of<M, Events>  ? detail::variant_index_v<M, Events>
+                                           : std::is_same_v<M, Events> ? all_slot
+                                                                       : recorded_slot;
+
+    class State final : public detail::subscription_owner {
+    public:
+        template <std::size_t I, class M>
+        std::pair<std::uint64_t, std::uint64_t> add(std::function<void(const M&)> fn) {
+            std::unique_lock lock(write_mutex_);
+            const std::uint64_t id = ++next_id_;
+            auto& slot = std::get<I>(slots_);
+            auto list = slot.owner ? std::make_shared<detail::bus_handler_list<M>>(*slot.owner)
+                                   : std::make_shared<detail::bus_handler_list<M>>();
+            list->push_back(std::make_shared<detail::bus_handler<M>>(id, std::move(fn)));
+            auto garbage = replace(slot, std::move(list));
+            lock.unlock();
+            return {(id << key_slot_bits) | I, id};
+        }
+
+        void unsubscribe(std::uint64_t key) noexcept override {
+            const std::size_t slot = static_cast<std::size_t>(key & ((std::uint64_t{1} << key_slot_bits) - 1));
+            const std::uint64_t id = key >> key_slot_bits;
+            [&]<std::size_t... I>(std::index_sequence<I...>) {
+                ((I == slot ? remove<I>(id) : void()), ...);
+            }(std::make_index_sequence<alternatives + 2>{});
+        }
+
+        template <std::size_t I>
+        [[nodiscard]] std::size_t count() const {
+            std::lock_guard lock(write_mutex_);
+            const auto& owner = std::get<I>(slots_).owner;
+            return owner ? owner->size() : 0;
+        }
+
+        template <std::size_t I, class M>
+        void dispatch(const M& message, std::string_view name, std::vector<HandlerFailure>& failures) {
+            const auto* list = std::get<I>(slots_).current.load(std::memory_order_seq_cst);
+            if (list == nullptr) return;
+            for (const auto& entry : *list) {
+                if (!entry->active.load(std::memory_order_acquire)) continue;
+                try {
+                    entry->handler(message);
+                } catch (...) {
+                    failures.push_back(detail::describe_failure(name, entry->id, std::current_exception()));
+                }
+            }
+        }
+
+        template <std::size_t I>
+        [[nodiscard]] bool has_handlers() const noexcept {
+            return std::get<I>(slots_).current.load(std::memory_order_seq_cst) != nullptr;
+        }
+
+        // Counts a running publish; replaced handler lists are freed only while none runs.
+        class PublishScope {
+        public:
+            explicit PublishScope(State& state) noexcept : state_(state) {
+                state_.publishing_.fetch_add(1, std::memory_order_seq_cst);
+            }
+            PublishScope(const PublishScope&) = delete;
+            PublishScope& operator=(const PublishScope&) = delete;
+            ~PublishScope() {
+                if (state_.publishing_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+                    state_.has_retired_.load(std::memory_order_relaxed)) {
+                    state_.try_reclaim();
+                }
+            }
+
+        private:
+            State& state_;
+        };
+
+    private:
+        static constexpr unsigned key_slot_bits = 16;
+        static_assert(alternatives + 2 < (std::size_t{1} << key_slot_bits),
+                      "InMemoryBus: the event variant has too many alternatives");
+
+        template <std::size_t I>
+        void remove(std::uint64_t id) noexcept {
+            auto& slot = std::get<I>(slots_);
+            using list_type = typename std::remove_cvref_t<decltype(*slot.owner)>;
+            std::unique_lock lock(write_mutex_);
+            if (!slot.owner) return;
+            auto found = std::find_if(slot.owner->begin(), slot.owner->end(),
+                                      [id](const auto& entry) { return entry->id == id; });
+            if (found == slot.owner->end()) return;
+            (*found)->active.store(false, std::memory_order_release);
+            std::shared_ptr<void> garbage;
+            try {
+                auto list = std::make_shared<list_type>();
+                list->reserve(slot.owner->size() - 1);
+                for (const auto& entry : *slot.owner)
+                    if (entry->id != id) list->push_back(entry);
+                garbage = replace(slot, std::move(list));
+            } catch (...) {
+                // Out of memory: the handler stays in the list but, inactive, is never called again.
+            }
+            lock.unlock();
+        }
+
+        // Installs `list` (write lock held) and retires the list it replaces. Returns what can be freed
+        // now, so that the caller frees it (running handler destructors) after releasing the lock.
+        template <class M>
+        std::shared_ptr<void> replace(detail::bus_slot<M>& slot, std::shared_ptr<detail::bus_handler_list<M>> list) {
+            std::shared_ptr<const detail::bus_handler_list<M>> old = std::move(slot.owner);
+            slot.owner = std::move(list);
+            slot.current.store(slot.owner->empty() ? nullptr : slot.owner.get(), std::memory_order_seq_cst);
+            if (old) {
+                retired_.push_back(std::move(old));
+                has_retired_.store(true, std::memory_order_relaxed);
+            }
+            if (publishing_.load(std::memory_order_seq_cst) != 0) return nullptr;
+            return take_retired();
+        }
+
+        std::shared_ptr<void> take_retired() {
+            auto garbage = std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(retired_));
+            retired_.clear();
+            has_retired_.store(false, std::memory_order_relaxed);
+            return garbage;
+        }
+
+        void try_reclaim() noexcept {
+            std::unique_lock lock(write_mutex_, std::try_to_lock);
+            if (!lock.owns_lock() || publishing_.load(std::memory_order_seq_cst) != 0) return;
+            std::vector<std::shared_ptr<const void>> garbage = std::move(retired_);
+            retired_.clear();
+            has_retired_.store(false, std::memory_order_relaxed);
+            lock.unlock();
+        }
+
+        typename detail::bus_slots<Events>::type slots_;
+        mutable std::mutex write_mutex_;
+        std::uint64_t next_id_ = 0;
+        std::atomic<std::size_t> publishing_{0};
+        std::atomic<bool> has_retired_{false};
+        std::vector<std::shared_ptr<const void>> retired_;
+    };
+
+    template <class M>
+    void deliver(const M& message, std::vector<HandlerFailure>& failures) {
+        State& state = *state_;
+        if constexpr (alternative_of<M, Events>) {
+            typename State::PublishScope scope(state);
+            constexpr std::string_view name = event_name<M>;
+            state.template dispatch<slot_of<M>>(message, name, failures);
+            if (state.template has_handlers<all_slot>()) {
+                const Events wrapped{message};
+                state.template dispatch<all_slot>(wrapped, name, failures);
+            }
+        } else if constexpr (std::is_same_v<M, Events>) {
+            typename State::PublishScope scope(state);
+            deliver_alternative(state, message, failures);
+            state.template dispatch<all_slot>(message, event_name_of(message), failures);
+        } else if constexpr (std::is_same_v<M, recorded_type>) {
+            typename State::PublishScope scope(state);
+            deliver_alternative(state, message.event, failures);
+            const std::string_view name = event_name_of(message.event);
+            state.template dispatch<all_slot>(message.event, name, failures);
+            state.template dispatch<recorded_slot>(message, name, failures);
+        } else if constexpr (std::is_same_v<M, EventEnvelope<Events>>) {
+            deliver(message.event, failures);
+        } else {
+            static_assert(detail::always_false<M>,
+                          "InMemoryBus<Events>::publish: this message type is not an alternative of the bus's "
+                          "Events variant; publish one of its alternatives, an Events variant, or a "
+                          "RecordedEvent<Events>");
+        }
+    }
+
+    static void deliver_alternative(State& state, const Events& event, std::vector<HandlerFailure>& failures) {
+        std::visit(
+            [&](const auto& alternative) {
+                using A = std::remove_cvref_t<decltype(alternative)>;
+                state.template dispatch<slot_of<A>>(alternative, event_name<A>, failures);
+            },
+            event);
+    }
+
+    std::shared_ptr<State> state_;
+};
+
+} // namespace orchestrix
