@@ -3,6 +3,7 @@
 
 #include <orchestrix/orchestrix.hpp>
 #include <orchestrix/core/validation.hpp>
+#include <orchestrix/core/validation_pattern.hpp>
 
 #include <iostream>
 #include <optional>

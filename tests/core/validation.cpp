@@ -3,6 +3,7 @@
 
 #include <orchestrix/core/aggregate.hpp>
 #include <orchestrix/core/validation.hpp>
+#include <orchestrix/core/validation_pattern.hpp>
 
 #include <cmath>
 #include <limits>

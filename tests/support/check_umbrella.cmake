@@ -11,6 +11,10 @@ foreach(header IN LISTS headers)
   if(content MATCHES "#include <(nlohmann|fmt)/" OR content MATCHES "#include <(sqlite3|libpq-fe)\\.h>")
     continue()
   endif()
+  # <regex> is opt-in: it would double the umbrella's compile time (core/validation_pattern.hpp).
+  if(content MATCHES "#include <regex>")
+    continue()
+  endif()
   # A header that includes one needing a library needs it too.
   if(content MATCHES "#include <orchestrix/(core/serialization|format|infrastructure/sqlite|infrastructure/postgres)")
     continue()

@@ -1,13 +1,11 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <optional>
 
 #if defined(__linux__) && __has_include(<sys/random.h>)
@@ -38,7 +36,7 @@ class uuid_random {
 public:
     static uuid_random& local() {
         thread_local uuid_random generator;
-        const std::uint64_t forks = fork_count().load(std::memory_order_relaxed);
+        const std::uint64_t forks = fork_count();
         if (generator.forks_ != forks) {
             generator.seed();
             generator.forks_ = forks;
@@ -59,18 +57,23 @@ public:
     }
 
 private:
-    uuid_random() : forks_(fork_count().load(std::memory_order_relaxed)) { seed(); }
+    uuid_random() : forks_(fork_count()) { seed(); }
 
-    static std::atomic<std::uint64_t>& fork_count() noexcept {
-        static std::atomic<std::uint64_t> count{0};
+    // How many times this process has been the child of a fork. Only the fork handler writes it, in a child
+    // that has a single thread at that moment, so a plain integer is race-free.
+    static std::uint64_t& fork_counter() noexcept {
+        static std::uint64_t count = 0;
+        return count;
+    }
+    static std::uint64_t fork_count() noexcept {
 #if ORCHESTRIX_UUID_HAS_ATFORK
         static const bool registered = [] {
-            ::pthread_atfork(nullptr, nullptr, [] { count.fetch_add(1, std::memory_order_relaxed); });
+            ::pthread_atfork(nullptr, nullptr, [] { ++fork_counter(); });
             return true;
         }();
         (void)registered;
 #endif
-        return count;
+        return fork_counter();
     }
 
     void seed() {
