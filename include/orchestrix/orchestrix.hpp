@@ -27,4 +27,10 @@
 #include <orchestrix/infrastructure/inmemory_store.hpp>
 #include <orchestrix/infrastructure/memory.hpp>
 
+#include <orchestrix/projection/checkpoint.hpp>
+#include <orchestrix/projection/options.hpp>
+#include <orchestrix/projection/process_manager.hpp>
+#include <orchestrix/projection/projection.hpp>
+#include <orchestrix/projection/subscription.hpp>
+
 #include <orchestrix/serialization/rfc3339.hpp>

@@ -6,7 +6,9 @@
 #include <orchestrix/detail/uuid_index.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -16,6 +18,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,7 +47,41 @@ public:
     InMemoryEventStore& operator=(const InMemoryEventStore&) = delete;
 
     /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`.
+    /// Wakes the callers of `wait_for_position` once the events are readable.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
+        AppendResult result = append_locked(stream, events, expected);
+        // Only when someone waits: an append with no waiter pays one atomic load, not a lock.
+        if (result.written && waiters_.load(std::memory_order_seq_cst) != 0) {
+            { std::lock_guard signal(signal_mutex_); } // a waiter is either waiting or will see the new head
+            appended_.notify_all();
+        }
+        return result;
+    }
+
+    AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
+                        ExpectedVersion expected) {
+        return append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected);
+    }
+
+    /// Waits until the event at global position `position` is stored (`head_position() >= position`),
+    /// at most `timeout`, or until `stop` is requested. Returns whether it is stored. What a live
+    /// subscription waits on instead of polling.
+    [[nodiscard]] bool wait_for_position(position_t position, std::chrono::milliseconds timeout,
+                                         std::stop_token stop = {}) const {
+        // Announce the waiter before reading the head: an append that misses the announcement has already
+        // published its events, so the predicate below sees them.
+        waiters_.fetch_add(1, std::memory_order_seq_cst);
+        struct Leave {
+            std::atomic<std::uint32_t>& count;
+            ~Leave() { count.fetch_sub(1, std::memory_order_seq_cst); }
+        } leave{waiters_};
+        std::unique_lock signal(signal_mutex_);
+        return appended_.wait_for(signal, stop, timeout, [&] { return head_position() >= position; });
+    }
+
+private:
+    AppendResult append_locked(std::string_view stream, std::span<const envelope_type> events,
+                               ExpectedVersion expected) {
         detail::validate_stream_id(stream);
         detail::validate_batch_ids<Events>(stream, events);
 
@@ -95,10 +132,7 @@ public:
         return AppendResult{current + count, first, first + count - 1, true};
     }
 
-    AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
-                        ExpectedVersion expected) {
-        return append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected);
-    }
+public:
 
     /// Events of `stream` from `from_version` on (1 = the first; 0 reads from the start too), at most
     /// `max_count` of them. An unknown stream yields no events.
@@ -268,6 +302,9 @@ private:
     stream_map streams_;         // stream id (a view of StreamData::id) -> the stream
     std::vector<LogEntry> log_;  // index = global position - 1
     detail::UuidIndex ids_;      // event id -> global position
+    mutable std::atomic<std::uint32_t> waiters_{0};  // callers inside wait_for_position
+    mutable std::mutex signal_mutex_;               // taken after mutex_ is released, never while holding it
+    mutable std::condition_variable_any appended_;  // notified after each written append
 };
 
 } // namespace orchestrix

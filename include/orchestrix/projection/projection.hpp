@@ -1,0 +1,471 @@
+#pragma once
+
+// The projection runner: reads every store's global order from a checkpoint, hands events to a handler
+// and commits the handler's writes together with the checkpoint; catches up, then follows live.
+
+#include <orchestrix/core/event_store.hpp>
+#include <orchestrix/core/message.hpp>
+#include <orchestrix/projection/checkpoint.hpp>
+#include <orchestrix/projection/options.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace orchestrix {
+
+namespace detail {
+
+template <class Store>
+concept notifying_store = requires(const Store& s, position_t p, std::chrono::milliseconds t, std::stop_token st) {
+    { s.wait_for_position(p, t, st) } -> std::convertible_to<bool>;
+};
+
+template <class Store>
+concept listening_store = requires(const Store& s, std::chrono::milliseconds t) {
+    s.listen();
+    s.listen().wait_for_notification(t);
+};
+
+/// Whether a checkpoint store's transactions roll back what the handler wrote (SQLite, PostgreSQL), so
+/// that a failed batch can be replayed. Stores say so with `static constexpr bool rolls_back_writes`.
+template <class C>
+concept transactional_checkpoints = C::rolls_back_writes;
+
+inline std::string exception_message(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
+}
+
+} // namespace detail
+
+/// Runs a projection: reads the store's events in global order after its checkpoint, calls the handler
+/// for those the filter passes, and commits what the handler wrote through the transaction together with
+/// the new checkpoint, one transaction per batch. After a crash it resumes at its checkpoint: with a
+/// transactional checkpoint store (SQLite, PostgreSQL) every event's effect on the read model is committed
+/// exactly once.
+///
+///     orchestrix::SqliteCheckpointStore read_model("bank.db");
+///     orchestrix::Projection balances("balances", store, read_model,
+///         [](orchestrix::SqliteTransaction& tx, const orchestrix::RecordedEvent<BankEvent>& e) { ... });
+///     balances.start();                                   // catch up, then follow live, on its own thread
+///     balances.wait_for(store.head_position(), 5s);       // read your own writes
+///
+/// - The handler is `handler(transaction_type&, const RecordedEvent<Events>&)` or
+///   `handler(const RecordedEvent<Events>&)`.
+/// - Driven by its own `std::jthread` (`start()` / `stop()`, stopped by the destructor), or by the caller
+///   (`poll_once()`, `run_until_caught_up()`); not both at once.
+/// - Caught up, it waits for new events: on the in-memory store's notification, on PostgreSQL's
+///   LISTEN/NOTIFY (`listen()`), or by polling every `options.poll_interval` (SQLite).
+/// - A handler that throws meets `options.on_failure`: retry with backoff, skip (kept in `skipped()`), or
+///   stop (`failure()`; `poll_once()` and `wait_for()` throw `ProjectionStoppedError`). A failed batch is
+///   rolled back and replayed one event per transaction, so the events before the poison one commit.
+/// - Thread-safe: the accessors may be called from any thread while it runs.
+template <class Store, checkpoint_store Checkpoints>
+class Projection {
+    static_assert(event_store<Store>, "orchestrix::Projection<Store, Checkpoints>: Store must be an event store "
+                                      "(orchestrix::event_store), e.g. InMemoryEventStore<Events>");
+
+public:
+    using event_type = typename Store::event_type;
+    using recorded_type = RecordedEvent<event_type>;
+    using transaction_type = typename Checkpoints::transaction_type;
+
+    /// A projection named `name` (its checkpoint's key) over `store`, keeping its checkpoint in
+    /// `checkpoints`. Loads the checkpoint; starts nothing.
+    template <class Handler>
+    Projection(std::string name, const Store& store, Checkpoints& checkpoints, Handler handler,
+               ProjectionOptions options = {})
+        : name_(std::move(name)), store_(&store), checkpoints_(&checkpoints), options_(std::move(options)),
+          handler_(wrap(std::move(handler))) {
+        if (name_.empty()) throw InvalidArgumentError("name", "a projection needs a non-empty name");
+        if (options_.batch_size == 0) options_.batch_size = 1;
+        checkpoint_ = checkpoints_->load(name_);
+    }
+
+    Projection(const Projection&) = delete;
+    Projection& operator=(const Projection&) = delete;
+    ~Projection() { stop(); }
+
+    /// Reads one batch after the checkpoint and processes it. Returns the number of events read (0 when
+    /// caught up). Throws `ProjectionStoppedError` if the projection is, or gets, stopped on a failure.
+    std::uint64_t poll_once() { return step({}); }
+
+    /// Calls `poll_once()` until it finds nothing new. Returns the number of events read.
+    std::uint64_t run_until_caught_up() {
+        std::uint64_t total = 0;
+        while (const std::uint64_t n = poll_once()) total += n;
+        return total;
+    }
+
+    /// Starts the projection's thread (if it is not running): catch up, then follow live. Clears a
+    /// failure that stopped it, so it resumes at the failed event.
+    void start() {
+        std::lock_guard control(control_mutex_);
+        if (thread_.joinable()) {
+            if (running()) return;
+            thread_.join();
+        }
+        {
+            std::lock_guard lock(state_mutex_);
+            failure_.reset();
+            finished_ = false;
+            started_ = true;
+        }
+        thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+    }
+
+    /// Stops the projection's thread and waits for it; the batch in progress finishes or rolls back.
+    void stop() {
+        std::lock_guard control(control_mutex_);
+        if (!thread_.joinable()) return;
+        thread_.request_stop();
+        thread_.join();
+        std::lock_guard lock(state_mutex_);
+        started_ = false;
+    }
+
+    /// Whether the projection's thread is running.
+    [[nodiscard]] bool running() const {
+        std::lock_guard lock(state_mutex_);
+        return started_ && !finished_;
+    }
+
+    /// Waits until every event up to global position `position` is processed (committed), at most
+    /// `timeout`. Returns whether it is. Without a running thread it processes events itself. Throws
+    /// `ProjectionStoppedError` if the projection stops on a failure before.
+    [[nodiscard]] bool wait_for(position_t position, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        if (!running()) {
+            while (checkpoint() < position) {
+                if (poll_once() == 0) {
+                    const auto now = std::chrono::steady_clock::now();
+                    if (now >= deadline) break;
+                    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+                        deadline - now, std::chrono::milliseconds(1)));
+                }
+            }
+            return checkpoint() >= position;
+        }
+        std::unique_lock lock(state_mutex_);
+        progressed_.wait_until(lock, deadline, [&] { return checkpoint_ >= position || finished_; });
+        if (checkpoint_ < position && failure_) throw ProjectionStoppedError(name_, *failure_);
+        return checkpoint_ >= position;
+    }
+
+    /// The global position of the last event processed (0 for none).
+    [[nodiscard]] position_t checkpoint() const {
+        std::lock_guard lock(state_mutex_);
+        return checkpoint_;
+    }
+
+    /// The failure that stopped the projection, if any.
+    [[nodiscard]] std::optional<EventFailure> failure() const {
+        std::lock_guard lock(state_mutex_);
+        return failure_;
+    }
+
+    /// Every event skipped after a failure (failure policy `skip`), in order.
+    [[nodiscard]] std::vector<EventFailure> skipped() const {
+        std::lock_guard lock(state_mutex_);
+        return skipped_;
+    }
+
+    /// Lets a projection stopped on a failure run again from the failed event (`start()` does this too).
+    void resume() {
+        std::lock_guard lock(state_mutex_);
+        failure_.reset();
+    }
+
+    /// Rebuilds the read model from position zero: stops the thread, runs `reset_read_model(tx)` (or
+    /// `reset_read_model()`) and sets the checkpoint to 0 in one transaction, forgets failures and skips,
+    /// and restarts the thread if it was running. Events are processed again by the thread or the next
+    /// `poll_once()`.
+    template <class Reset>
+    void rebuild(Reset&& reset_read_model) {
+        static_assert(std::is_invocable_v<Reset&, transaction_type&> || std::is_invocable_v<Reset&>,
+                      "Projection::rebuild(reset): reset must be callable as reset(transaction&) or reset()");
+        const bool was_running = running();
+        stop();
+        std::lock_guard run_lock(run_mutex_);
+        checkpoints_->transact([&](transaction_type& tx) {
+            if constexpr (std::is_invocable_v<Reset&, transaction_type&>) {
+                std::invoke(reset_read_model, tx);
+            } else {
+                std::invoke(reset_read_model);
+            }
+            checkpoints_->reset(tx, name_);
+        });
+        {
+            std::lock_guard lock(state_mutex_);
+            checkpoint_ = 0;
+            failure_.reset();
+            skipped_.clear();
+            store_failures_ = 0;
+        }
+        if (was_running) start();
+    }
+
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] const ProjectionOptions& options() const noexcept { return options_; }
+
+private:
+    using handler_type = std::function<void(transaction_type&, const recorded_type&)>;
+    static constexpr std::size_t no_index = std::numeric_limits<std::size_t>::max();
+
+    template <class Handler>
+    static handler_type wrap(Handler handler) {
+        if constexpr (std::is_invocable_v<Handler&, transaction_type&, const recorded_type&>) {
+            return handler_type(std::move(handler));
+        } else {
+            static_assert(std::is_invocable_v<Handler&, const recorded_type&>,
+                          "orchestrix::Projection: the handler must be callable as "
+                          "handler(Checkpoints::transaction_type&, const RecordedEvent<Events>&) or "
+                          "handler(const RecordedEvent<Events>&)");
+            return [h = std::move(handler)](transaction_type&, const recorded_type& e) mutable { std::invoke(h, e); };
+        }
+    }
+
+    void run(std::stop_token stop) {
+        try {
+            if constexpr (detail::listening_store<Store>) {
+                std::optional<decltype(store_->listen())> listener;
+                while (!stop.stop_requested()) {
+                    if (!listener) {
+                        try {
+                            listener.emplace(store_->listen()); // before reading: no commit goes unnoticed
+                        } catch (const std::exception&) {
+                            pause(stop, options_.poll_interval);
+                        }
+                    }
+                    if (step(stop) != 0 || stop.stop_requested()) continue;
+                    if (!listener) continue;
+                    try {
+                        (void)listener->wait_for_notification(
+                            std::min<std::chrono::milliseconds>(options_.poll_interval, std::chrono::milliseconds(200)));
+                    } catch (const std::exception&) {
+                        listener.reset(); // connection lost: reconnect, and poll meanwhile
+                    }
+                }
+            } else {
+                while (!stop.stop_requested()) {
+                    if (step(stop) != 0 || stop.stop_requested()) continue;
+                    if constexpr (detail::notifying_store<Store>) {
+                        (void)store_->wait_for_position(checkpoint() + 1, options_.poll_interval, stop);
+                    } else {
+                        pause(stop, options_.poll_interval);
+                    }
+                }
+            }
+        } catch (const ProjectionStoppedError&) { // recorded in failure_; the thread ends
+        }
+        std::lock_guard lock(state_mutex_);
+        finished_ = true;
+        progressed_.notify_all();
+    }
+
+    void pause(std::stop_token stop, std::chrono::milliseconds duration) {
+        if (duration.count() <= 0) return;
+        std::unique_lock lock(pause_mutex_);
+        pause_.wait_for(lock, stop, duration, [] { return false; });
+    }
+
+    void advanced_to(position_t position) {
+        std::lock_guard lock(state_mutex_);
+        checkpoint_ = position;
+        store_failures_ = 0;
+        progressed_.notify_all();
+    }
+
+    void reload() {
+        const position_t stored = checkpoints_->load(name_);
+        std::lock_guard lock(state_mutex_);
+        checkpoint_ = stored;
+        progressed_.notify_all();
+    }
+
+    [[noreturn]] void stop_with(EventFailure failure) {
+        report(failure, FailureAction::stop);
+        std::lock_guard lock(state_mutex_);
+        failure_ = failure;
+        progressed_.notify_all();
+        throw ProjectionStoppedError(name_, std::move(failure));
+    }
+
+    void report(const EventFailure& failure, FailureAction action) const {
+        if (!options_.on_error) return;
+        try {
+            options_.on_error(failure, action);
+        } catch (...) { // NOLINT(bugprone-empty-catch): a reporting callback must not change the outcome
+        }
+    }
+
+    static EventFailure failure_of(const recorded_type& e, std::exception_ptr error, std::uint32_t attempts) {
+        return EventFailure{e.position, e.stream_id, e.version, std::string(e.type()), e.metadata.event_id,
+                            detail::exception_message(error), attempts, std::move(error)};
+    }
+
+    // The store or the checkpoint store failed (not the handler): retried with the policy's backoff, then
+    // the projection stops, naming the first position it could not process.
+    void store_failed(std::stop_token stop, position_t position, std::exception_ptr error) {
+        std::uint32_t failures = 0;
+        {
+            std::lock_guard lock(state_mutex_);
+            failures = ++store_failures_;
+        }
+        EventFailure failure{position, {}, 0, {}, {}, detail::exception_message(error), failures, error};
+        const std::uint32_t allowed = std::max<std::uint32_t>(options_.on_failure.max_attempts, 1);
+        if (failures >= allowed) {
+            {
+                std::lock_guard lock(state_mutex_);
+                store_failures_ = 0;
+            }
+            stop_with(std::move(failure));
+        }
+        report(failure, FailureAction::retry);
+        const FailurePolicy backoff = FailurePolicy::retry(allowed, options_.on_failure.initial_backoff);
+        pause(stop, backoff.backoff_before(failures + 1));
+    }
+
+    std::uint64_t step(std::stop_token stop) {
+        std::lock_guard run_lock(run_mutex_);
+        position_t from = 0;
+        {
+            std::lock_guard lock(state_mutex_);
+            if (failure_) throw ProjectionStoppedError(name_, *failure_);
+            from = checkpoint_;
+        }
+        std::vector<recorded_type> events;
+        try {
+            events = store_->read_all(from + 1, options_.batch_size);
+        } catch (...) {
+            store_failed(stop, from + 1, std::current_exception());
+            return 0;
+        }
+        if (events.empty()) return 0;
+        if constexpr (!detail::transactional_checkpoints<Checkpoints>) {
+            // Nothing rolls the read model back: commit event by event, so none is handled twice.
+            for (std::size_t i = 0; i < events.size(); ++i) {
+                if (!process_one(stop, events[i], 1, nullptr)) return i + 1;
+            }
+            return events.size();
+        }
+
+        std::size_t at = no_index;
+        try {
+            checkpoints_->transact([&](transaction_type& tx) {
+                for (std::size_t i = 0; i < events.size(); ++i) {
+                    if (!options_.filter.matches(events[i].type(), events[i].stream_id)) continue;
+                    at = i;
+                    handler_(tx, events[i]);
+                }
+                at = no_index;
+                checkpoints_->advance(tx, name_, from, events.back().position);
+            });
+            advanced_to(events.back().position);
+            return events.size();
+        } catch (const CheckpointConflictError&) {
+            reload();
+            return events.size();
+        } catch (...) {
+            if (at == no_index) {
+                store_failed(stop, from + 1, std::current_exception());
+                return 0;
+            }
+            std::exception_ptr first_error = std::current_exception();
+            // The batch rolled back: commit the events before the poison one, then deal with it alone.
+            for (std::size_t i = 0; i < at; ++i) {
+                if (!process_one(stop, events[i], 1, nullptr)) return i + 1;
+            }
+            process_one(stop, events[at], 2, std::move(first_error));
+            return at + 1;
+        }
+    }
+
+    // Processes one event in a transaction of its own, starting at attempt `attempt` (the previous
+    // attempt failed with `error`). Returns false if stopped before it was done.
+    bool process_one(std::stop_token stop, const recorded_type& e, std::uint32_t attempt, std::exception_ptr error) {
+        const FailurePolicy& policy = options_.on_failure;
+        const bool wanted = options_.filter.matches(e.type(), e.stream_id);
+        for (; attempt <= policy.attempts(); ++attempt) {
+            if (attempt > 1) {
+                report(failure_of(e, error, attempt - 1), FailureAction::retry);
+                pause(stop, policy.backoff_before(attempt));
+                if (stop.stop_requested()) return false;
+            }
+            const position_t from = checkpoint();
+            try {
+                checkpoints_->transact([&](transaction_type& tx) {
+                    if (wanted) handler_(tx, e);
+                    checkpoints_->advance(tx, name_, from, e.position);
+                });
+                advanced_to(e.position);
+                return true;
+            } catch (const CheckpointConflictError&) {
+                reload();
+                return false;
+            } catch (...) {
+                error = std::current_exception();
+            }
+        }
+        EventFailure failure = failure_of(e, error, attempt - 1);
+        if (policy.final_action() != FailureAction::skip) stop_with(std::move(failure));
+        const position_t from = checkpoint();
+        try {
+            checkpoints_->transact([&](transaction_type& tx) { checkpoints_->advance(tx, name_, from, e.position); });
+        } catch (const CheckpointConflictError&) {
+            reload();
+            return false;
+        } catch (...) {
+            stop_with(failure_of(e, std::current_exception(), attempt - 1));
+        }
+        report(failure, FailureAction::skip);
+        {
+            std::lock_guard lock(state_mutex_);
+            skipped_.push_back(std::move(failure));
+        }
+        advanced_to(e.position);
+        return true;
+    }
+
+    std::string name_;
+    const Store* store_;
+    Checkpoints* checkpoints_;
+    ProjectionOptions options_;
+    handler_type handler_;
+
+    mutable std::mutex state_mutex_; // guards what follows, up to the thread
+    std::condition_variable_any progressed_;
+    position_t checkpoint_ = 0;
+    std::optional<EventFailure> failure_;
+    std::vector<EventFailure> skipped_;
+    std::uint32_t store_failures_ = 0;
+    bool started_ = false;  // a thread was started and not yet joined
+    bool finished_ = false; // that thread has returned
+
+    std::mutex run_mutex_;     // one step at a time
+    std::mutex control_mutex_; // start / stop
+    std::mutex pause_mutex_;
+    std::condition_variable_any pause_;
+    std::jthread thread_; // last: stopped and joined before the rest is destroyed
+};
+
+} // namespace orchestrix
