@@ -562,3 +562,66 @@ TEST_CASE("serialization: a type with an exact from_json can skip the round-trip
     CHECK(error.json_path() == "/payload/n");
     CHECK(error.event_type() == "exact.event");
 }
+
+// Found by fuzzing (fuzz/corpus/event_json/regression_*): nlohmann converts a JSON fraction to an integer
+// field with a plain cast, undefined when the value does not fit; and system_clock cannot hold every year
+// RFC 3339 can write.
+TEST_CASE("serialization: a fraction too large for an integer field is a wrong type, not a wrapped number") {
+    const Codec codec;
+    for (const char* amount : {"18446744873709551615", "1e300", "-1e300", "-3.5", "300.5", "128.0"}) {
+        INFO(amount);
+        const std::string payload = std::string(R"({"user_id":"u","level":)") + amount +
+                                    R"(,"points":2,"total":3,"ratio":0.5})";
+        const auto error = decode_error_of([&] { (void)codec.parse(payload_document("score.recorded", 1, payload)); });
+        CHECK(error.kind() == Kind::wrong_type);
+        CHECK(error.json_path() == "/payload/level");
+        CHECK(error.event_type() == "score.recorded");
+        const auto in_total = decode_error_of([&] {
+            (void)codec.deserialize_event("score.recorded", 1,
+                                          std::string(R"({"user_id":"u","level":1,"points":2,"total":)") + amount +
+                                              R"(,"ratio":0.5})");
+        });
+        CHECK(in_total.kind() == Kind::wrong_type);
+        CHECK(in_total.json_path() == "/payload/total");
+    }
+    SECTION("inside a container the element is named") {
+        const auto error = decode_error_of([&] {
+            (void)codec.deserialize_event("profile.tagged", 3,
+                                          R"({"user_id":"u","tags":[],"counters":{"visits":1e19},)"
+                                          R"("address":{"street":"s","city":"c"}})");
+        });
+        CHECK(error.kind() == Kind::wrong_type);
+        CHECK(error.json_path() == "/payload/counters/visits");
+    }
+    SECTION("a large fraction in a floating-point field still decodes") {
+        const auto event = codec.deserialize_event("score.recorded", 1,
+                                                   R"({"user_id":"u","level":1,"points":2,"total":3,"ratio":-1e300})");
+        CHECK(std::get<ScoreRecorded>(event).ratio == -1e300);
+    }
+    SECTION("a structural error next to a large fraction is a wrong type at one of the two fields") {
+        const auto error = decode_error_of([] {
+            (void)Codec{}.deserialize_event("score.recorded", 1,
+                                            R"({"user_id":7,"level":1e300,"points":2,"total":3,"ratio":0.5})");
+        });
+        CHECK(error.kind() == Kind::wrong_type);
+        CHECK((error.json_path() == "/payload/user_id" || error.json_path() == "/payload/level"));
+    }
+}
+
+TEST_CASE("serialization: a recorded_at outside system_clock's range is an invalid value") {
+    using namespace std::chrono;
+    for (const char* text : {"9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "2262-04-12T00:00:00Z",
+                             "1677-09-21T00:00:00Z"}) {
+        INFO(text);
+        CHECK_FALSE(orchestrix::from_rfc3339(text).has_value());
+    }
+    CHECK(orchestrix::from_rfc3339("2262-04-11T00:00:00Z").has_value());
+    CHECK(orchestrix::from_rfc3339("1677-09-22T00:00:00Z").has_value());
+    const Codec codec;
+    nlohmann::json document = codec.encode(orchestrix::RecordedEvent<CodecEvent>{
+        "s", 1, 1, SessionEnded{}, orchestrix::Metadata{orchestrix::Uuid::generate(), {}, {}, {}}});
+    document["recorded_at"] = "9999-12-31T23:59:59Z";
+    const auto error = decode_error_of([&] { (void)codec.decode_recorded(document); });
+    CHECK(error.kind() == Kind::invalid_value);
+    CHECK(error.json_path() == "/recorded_at");
+}

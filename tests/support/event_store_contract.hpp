@@ -178,6 +178,14 @@ TEMPLATE_LIST_TEST_CASE("contract: appends are idempotent by event id", "[contra
         overlapping.emplace_back(MoneyDeposited{"acc", 99});
         expect_refusal("acc", overlapping, ExpectedVersion::any(), Reason::partial_overlap);
     }
+    SECTION("a batch whose new events come before a stored id is a partial overlap too") {
+        std::vector<Envelope> overlapping;
+        overlapping.emplace_back(MoneyDeposited{"acc", 98});
+        overlapping.emplace_back(MoneyDeposited{"acc", 99});
+        overlapping.push_back(batch[1]);
+        expect_refusal("acc", overlapping, ExpectedVersion::any(), Reason::partial_overlap);
+        expect_refusal("fresh", overlapping, ExpectedVersion::no_stream(), Reason::partial_overlap);
+    }
     SECTION("a stored id with another payload is refused") {
         std::vector<Envelope> changed{batch[0]};
         changed[0].event = MoneyDeposited{"acc", 1000};

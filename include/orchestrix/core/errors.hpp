@@ -52,7 +52,7 @@ public:
 
 private:
     static std::string describe(Reason reason, const std::string& stream, const Uuid& id) {
-        const std::string where = "append to stream '" + stream + "' refused: event id " + id.to_string();
+        std::string where = "append to stream '" + stream + "' refused: event id " + id.to_string();
         switch (reason) {
         case Reason::duplicate_in_batch: return where + " appears more than once in the batch";
         case Reason::partial_overlap:

@@ -199,7 +199,7 @@ public:
         return a.high() == b.high() && a.low() == b.low();
     }
     friend constexpr std::strong_ordering operator<=>(const Uuid& a, const Uuid& b) noexcept {
-        if (auto c = a.high() <=> b.high(); c != 0) return c;
+        if (auto c = a.high() <=> b.high(); std::is_neq(c)) return c;
         return a.low() <=> b.low();
     }
 

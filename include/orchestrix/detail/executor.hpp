@@ -25,7 +25,7 @@ public:
     explicit Executor(std::size_t threads) {
         threads_.reserve(threads);
         for (std::size_t i = 0; i < threads; ++i) {
-            threads_.emplace_back([this](std::stop_token stop) { run(stop); });
+            threads_.emplace_back([this](const std::stop_token& stop) { run(stop); });
         }
     }
 
@@ -82,7 +82,7 @@ public:
     }
 
 private:
-    void run(std::stop_token stop) {
+    void run(const std::stop_token& stop) {
         std::unique_lock lock(mutex_);
         while (true) {
             ready_.wait(lock, stop, [this] { return !queue_.empty(); });

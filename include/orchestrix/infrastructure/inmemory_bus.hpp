@@ -5,7 +5,9 @@
 #include <orchestrix/core/message_bus.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +22,13 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#if defined(__linux__) && __has_include(<linux/membarrier.h>)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define ORCHESTRIX_BUS_MEMBARRIER 1
+#endif
 
 namespace orchestrix {
 
@@ -44,6 +53,73 @@ template <class M>
 struct bus_slot {
     std::atomic<const bus_handler_list<M>*> current{nullptr}; // what publishers read; null = no handler
     std::shared_ptr<const bus_handler_list<M>> owner;          // keeps `current` alive; guarded by the write lock
+};
+
+// Publishing threads announce themselves in per-thread reader slots so that replaced handler lists are
+// freed only when no publish can still hold them. A thread takes one of `bus_reader_slots` process-wide
+// indexes the first time it publishes and gives it back when it exits; threads beyond that share one
+// counter (two atomic read-modify-writes per publish instead of one store).
+inline constexpr std::size_t bus_reader_slots = 32;
+inline constexpr int bus_reader_shared = -2; // no free index: use the shared counter
+inline std::atomic<std::uint32_t> bus_reader_free{0xFFFFFFFFU}; // bit i set: index i is free
+inline thread_local int bus_reader_index = -1;                  // -1: not assigned yet
+
+struct bus_reader_index_owner {
+    int index = -1;
+    bus_reader_index_owner() = default;
+    bus_reader_index_owner(const bus_reader_index_owner&) = delete;
+    bus_reader_index_owner& operator=(const bus_reader_index_owner&) = delete;
+    ~bus_reader_index_owner() {
+        if (index < 0) return;
+        bus_reader_index = bus_reader_shared; // a later publish from this thread must not use the slot
+        bus_reader_free.fetch_or(std::uint32_t{1} << index, std::memory_order_release);
+    }
+};
+inline thread_local bus_reader_index_owner bus_reader_index_holder;
+
+[[nodiscard]] inline int assign_bus_reader_index() noexcept {
+    std::uint32_t free = bus_reader_free.load(std::memory_order_relaxed);
+    while (free != 0) {
+        const int index = std::countr_zero(free);
+        if (bus_reader_free.compare_exchange_weak(free, free & ~(std::uint32_t{1} << index),
+                                                  std::memory_order_acquire, std::memory_order_relaxed)) {
+            bus_reader_index_holder.index = index;
+            bus_reader_index = index;
+            return index;
+        }
+    }
+    bus_reader_index = bus_reader_shared;
+    return bus_reader_shared;
+}
+
+// Readers may announce themselves with a plain store when writers can make every thread of the process
+// execute a full memory barrier (Linux `membarrier`, private expedited): the writer's barrier then stands
+// for the one each reader would need between its store and its load of the handler list. Registered once
+// per process; false where it is unavailable, and readers then pay a seq_cst store.
+[[nodiscard]] inline bool bus_light_readers() noexcept {
+#ifdef ORCHESTRIX_BUS_MEMBARRIER
+    static const bool registered =
+        ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    return registered;
+#else
+    return false;
+#endif
+}
+
+// The writer's half of the light readers' protocol: returns false if the barrier failed (then nothing
+// retired may be freed).
+[[nodiscard]] inline bool bus_barrier_for_light_readers() noexcept {
+#ifdef ORCHESTRIX_BUS_MEMBARRIER
+    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+#else
+    return false;
+#endif
+}
+
+// How many publishes one thread is running on one bus (more than one when a handler publishes); written
+// only by that thread. On its own cache line so that threads publishing at once do not share one.
+struct alignas(64) bus_reader_slot {
+    std::atomic<std::uint32_t> depth{0};
 };
 
 template <class Events>
@@ -81,9 +157,9 @@ struct bus_slots<std::variant<Ts...>> {
 ///
 /// Threads: `publish` may be called from any number of threads at once, and concurrently with
 /// `subscribe` and `unsubscribe`. Publishing takes no lock and allocates nothing: it reads the handler
-/// list through an atomic pointer and counts itself in an atomic counter, while `subscribe` and
-/// `unsubscribe` copy the list under a mutex, swap the pointer, and free replaced lists once no publish
-/// is running. The bus does not serialise handlers: two threads publishing at once run handlers at once.
+/// list through an atomic pointer after marking itself running in its thread's reader slot (one atomic
+/// store), while `subscribe` and `unsubscribe` copy the list under a mutex, swap the pointer, and free
+/// replaced lists once no reader slot shows a running publish. The bus does not serialise handlers: two threads publishing at once run handlers at once.
 /// `unsubscribe` does not wait for a call that another thread already started.
 template <event_variant Events>
 class InMemoryBus {
@@ -202,23 +278,49 @@ private:
             return std::get<I>(slots_).current.load(std::memory_order_seq_cst) != nullptr;
         }
 
-        // Counts a running publish; replaced handler lists are freed only while none runs.
+        // Marks a running publish in the thread's reader slot; replaced handler lists are freed only while
+        // no slot shows one. A writer that swapped a list and then finds the slot empty must be sure that
+        // this publish will read the new list: the store on entry must be ordered before the load of the
+        // list pointer. Either the store is seq_cst (paired with the seq_cst loads of the pointer and of
+        // the slots), or, with light readers, the writer forces a barrier on every thread between its swap
+        // and its scan (`bus_barrier_for_light_readers`), and the store only has to stay before the load in
+        // program order.
         class PublishScope {
         public:
             explicit PublishScope(State& state) noexcept : state_(state) {
-                state_.publishing_.fetch_add(1, std::memory_order_seq_cst);
+                int index = detail::bus_reader_index;
+                if (index == -1) index = detail::assign_bus_reader_index();
+                if (index >= 0) {
+                    slot_ = &state_.readers_[static_cast<std::size_t>(index)].depth;
+                    depth_ = slot_->load(std::memory_order_relaxed);
+                    if (depth_ == 0 && state_.light_readers_) {
+                        slot_->store(1, std::memory_order_relaxed);
+                        std::atomic_signal_fence(std::memory_order_seq_cst);
+                    } else if (depth_ == 0) {
+                        slot_->store(1, std::memory_order_seq_cst);
+                    } else {
+                        slot_->store(depth_ + 1, std::memory_order_relaxed); // already announced
+                    }
+                } else {
+                    state_.shared_readers_.fetch_add(1, std::memory_order_seq_cst);
+                }
             }
             PublishScope(const PublishScope&) = delete;
             PublishScope& operator=(const PublishScope&) = delete;
             ~PublishScope() {
-                if (state_.publishing_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-                    state_.has_retired_.load(std::memory_order_relaxed)) {
-                    state_.try_reclaim();
+                if (slot_ != nullptr) {
+                    slot_->store(depth_, std::memory_order_release);
+                    if (depth_ != 0) return;
+                } else {
+                    state_.shared_readers_.fetch_sub(1, std::memory_order_seq_cst);
                 }
+                if (state_.has_retired_.load(std::memory_order_relaxed)) state_.try_reclaim();
             }
 
         private:
             State& state_;
+            std::atomic<std::uint32_t>* slot_ = nullptr;
+            std::uint32_t depth_ = 0;
         };
 
     private:
@@ -260,7 +362,12 @@ private:
                 retired_.push_back(std::move(old));
                 has_retired_.store(true, std::memory_order_relaxed);
             }
-            if (publishing_.load(std::memory_order_seq_cst) != 0) return nullptr;
+            if (light_readers_) {
+                // A barrier covers every swap before it; without one, retired lists wait for the next.
+                barrier_failed_ = !detail::bus_barrier_for_light_readers();
+                if (barrier_failed_) return nullptr;
+            }
+            if (!no_readers()) return nullptr;
             return take_retired();
         }
 
@@ -273,17 +380,27 @@ private:
 
         void try_reclaim() noexcept {
             std::unique_lock lock(write_mutex_, std::try_to_lock);
-            if (!lock.owns_lock() || publishing_.load(std::memory_order_seq_cst) != 0) return;
+            if (!lock.owns_lock() || barrier_failed_ || !no_readers()) return;
             std::vector<std::shared_ptr<const void>> garbage = std::move(retired_);
             retired_.clear();
             has_retired_.store(false, std::memory_order_relaxed);
             lock.unlock();
         }
 
+        // Whether no publish is running on any thread (write lock held, after the list pointer was swapped).
+        [[nodiscard]] bool no_readers() const noexcept {
+            for (const auto& reader : readers_)
+                if (reader.depth.load(std::memory_order_seq_cst) != 0) return false;
+            return shared_readers_.load(std::memory_order_seq_cst) == 0;
+        }
+
         typename detail::bus_slots<Events>::type slots_;
         mutable std::mutex write_mutex_;
         std::uint64_t next_id_ = 0;
-        std::atomic<std::size_t> publishing_{0};
+        std::array<detail::bus_reader_slot, detail::bus_reader_slots> readers_{};
+        std::atomic<std::size_t> shared_readers_{0};
+        const bool light_readers_ = detail::bus_light_readers();
+        bool barrier_failed_ = false; // guarded by the write lock
         std::atomic<bool> has_retired_{false};
         std::vector<std::shared_ptr<const void>> retired_;
     };

@@ -192,9 +192,12 @@ public:
             try {
                 s->step();
             } catch (const SqliteError& e) {
-                // A later id of the batch is stored already: analyse the whole batch (rolled back below).
+                // A later id of the batch is stored already: analyse the whole batch (rolled back below),
+                // not counting the rows this append has just inserted.
                 if (e.code() != SQLITE_CONSTRAINT_UNIQUE) throw;
-                if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+                if (auto retry = check_retry(stream, events, encoded, expected, current, i == 0 ? 0 : first)) {
+                    return *retry;
+                }
                 throw;
             }
             if (i == 0) first = static_cast<position_t>(db_.last_insert_rowid());
@@ -307,12 +310,18 @@ private:
                                       static_cast<std::uint32_t>(s->int64(4)), std::string(s->text(5))};
     }
 
+    // `inserted_from`: the position of the first row the running append has inserted (0 if none); those
+    // rows are not stored events of an earlier append.
     std::optional<AppendResult> check_retry(std::string_view stream, std::span<const envelope_type> events,
                                             const std::vector<SerializedEvent>& encoded, ExpectedVersion expected,
-                                            stream_version_t current) const {
+                                            stream_version_t current, position_t inserted_from = 0) const {
         std::vector<std::optional<detail::StoredEventRow>> rows;
         rows.reserve(events.size());
-        for (const auto& e : events) rows.push_back(lookup(e.metadata.event_id));
+        for (const auto& e : events) {
+            auto row = lookup(e.metadata.event_id);
+            if (row && inserted_from != 0 && row->position >= inserted_from) row.reset();
+            rows.push_back(std::move(row));
+        }
         return detail::check_idempotent_retry<Events>(codec_, stream, events, encoded, rows, expected, current);
     }
 

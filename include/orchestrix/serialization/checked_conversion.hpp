@@ -264,6 +264,93 @@ inline void check_encodable(const nlohmann::json& value, std::string_view type, 
     }
 }
 
+// nlohmann converts a JSON fraction to an integer field with a plain cast, which is undefined behaviour when
+// the truncated value does not fit (1e300 or -3.5 into an unsigned, 300.5 into an int8). A fraction in
+// (-1, 128) fits every integer type; any other is "unsafe" and must not reach an integer field.
+[[nodiscard]] inline bool is_unsafe_fraction(const nlohmann::json& value) noexcept {
+    if (!value.is_number_float()) return false;
+    const double number = value.get<double>();
+    return !(number > -1.0 && number < 128.0);
+}
+
+[[nodiscard]] inline bool has_unsafe_fraction(const nlohmann::json& value) noexcept {
+    if (value.is_object()) {
+        for (const auto& [key, element] : value.get_ref<const nlohmann::json::object_t&>()) {
+            if (has_unsafe_fraction(element)) return true;
+        }
+        return false;
+    }
+    if (value.is_array()) {
+        for (const auto& element : value.get_ref<const nlohmann::json::array_t&>()) {
+            if (has_unsafe_fraction(element)) return true;
+        }
+        return false;
+    }
+    return is_unsafe_fraction(value);
+}
+
+/// `value` with every unsafe fraction replaced by 0.5: a probe that converts without undefined behaviour
+/// whatever the field types are.
+[[nodiscard]] inline nlohmann::json with_safe_fractions(const nlohmann::json& value) {
+    if (value.is_structured()) {
+        nlohmann::json copy = value;
+        for (auto& element : copy) element = with_safe_fractions(element);
+        return copy;
+    }
+    return is_unsafe_fraction(value) ? nlohmann::json(0.5) : value;
+}
+
+/// Throws `DecodeError{wrong_type}` at the first place where `input` holds an unsafe fraction and `output`
+/// (the probe decoded and encoded again) an integer: that field is an integer field.
+inline void check_fraction_targets(const nlohmann::json& input, const nlohmann::json& output) {
+    if (input.is_object() && output.is_object()) {
+        for (const auto& [key, value] : input.items()) {
+            const auto found = output.find(key);
+            if (found == output.end()) continue;
+            try {
+                check_fraction_targets(value, *found);
+            } catch (DecodeError& e) {
+                e.add_context(pointer(key));
+                throw;
+            }
+        }
+    } else if (input.is_array() && output.is_array()) {
+        for (std::size_t i = 0; i < input.size() && i < output.size(); ++i) {
+            try {
+                check_fraction_targets(input[i], output[i]);
+            } catch (DecodeError& e) {
+                e.add_context(pointer(i));
+                throw;
+            }
+        }
+    } else if (is_unsafe_fraction(input) && output.is_number_integer()) {
+        wrong_type("an integer", input);
+    }
+}
+
+/// What `from_checked_json` hands to `from_json`: `payload` itself, or, if it holds an unsafe fraction, the
+/// safe probe when that probe is refused for a structural reason (a missing field, a wrong JSON type:
+/// the same refusal as the payload's, reported without converting the unsafe fraction). Throws
+/// `DecodeError{wrong_type}` if an unsafe fraction is bound for an integer field.
+template <class T>
+[[nodiscard]] const nlohmann::json& safe_conversion_source(const nlohmann::json& payload,
+                                                           std::optional<nlohmann::json>& probe) {
+    if (!has_unsafe_fraction(payload)) return payload;
+    probe = with_safe_fractions(payload);
+    std::optional<nlohmann::json> decoded;
+    try {
+        decoded = nlohmann::json(probe->get<T>());
+    } catch (const DecodeError&) {
+        return *probe;
+    } catch (const nlohmann::json::exception&) {
+        return *probe;
+    } catch (const std::exception&) { // refused by the type's own check of a value: ask the payload itself
+        return payload;
+    }
+    check_fraction_targets(payload, *decoded);
+    return payload;
+}
+
 } // namespace detail
 
 /// Converts `value` to JSON through its `to_json`, refusing what JSON cannot carry (`EncodeError` naming
@@ -301,8 +388,10 @@ template <class T>
         return e;
     };
     std::optional<T> value;
+    std::optional<nlohmann::json> probe;
     try {
-        value.emplace(payload.get<T>());
+        const nlohmann::json& source = detail::safe_conversion_source<T>(payload, probe);
+        value.emplace(source.get<T>());
     } catch (DecodeError& e) {
         throw located(e);
     } catch (const nlohmann::json::exception& e) {

@@ -302,7 +302,7 @@ public:
 private:
     struct EventFields {
         std::string type;
-        std::uint32_t schema_version;
+        std::uint32_t schema_version = 0;
     };
 
     using decoder = Events (*)(const nlohmann::json&, const DecodeOptions&);

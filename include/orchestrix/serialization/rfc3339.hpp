@@ -32,7 +32,8 @@ namespace orchestrix {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (0 to 6 fractional digits; `+00:00` for `Z` too; `t`/`z` too).
-/// Returns nothing for anything else, including impossible dates and times.
+/// Returns nothing for anything else, including impossible dates and times and times that
+/// `std::chrono::system_clock` cannot represent.
 [[nodiscard]] inline std::optional<std::chrono::system_clock::time_point> from_rfc3339(std::string_view text) {
     using namespace std::chrono;
     auto digits = [&](std::size_t at, std::size_t count) -> std::optional<int> {
@@ -68,8 +69,14 @@ namespace orchestrix {
     }
     const std::string_view zone = text.substr(at);
     if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
-    return system_clock::time_point{sys_days{date} + hours{*h} + minutes{*mi} + seconds{*s} +
-                                    microseconds{fraction}};
+    const sys_time<microseconds> time = sys_days{date} + hours{*h} + minutes{*mi} + seconds{*s} +
+                                        microseconds{fraction};
+    // system_clock's own range is narrower than 0000..9999 (about 1677..2262 with nanosecond ticks).
+    if (time < ceil<microseconds>(system_clock::time_point::min()) ||
+        time > floor<microseconds>(system_clock::time_point::max())) {
+        return std::nullopt;
+    }
+    return time_point_cast<system_clock::duration>(time);
 }
 
 } // namespace orchestrix

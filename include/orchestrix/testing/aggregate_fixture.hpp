@@ -186,7 +186,7 @@ public:
                 const std::string_view what = e.what();
                 if (what.find(message_contains) == std::string_view::npos) {
                     fail(check,
-                         fmt::format("expected a message containing \"{}\", but the message is \"{}\"",
+                         fmt::format(R"(expected a message containing "{}", but the message is "{}")",
                                      message_contains, what),
                          {});
                 }
@@ -245,7 +245,7 @@ private:
     template <class E>
     void given_one(const E& e) {
         if constexpr (alternative_of<E, event_type> || std::is_same_v<E, event_type>) {
-            const event_type event(e);
+            const event_type& event = e; // the event itself, or a variant made from the alternative
             try {
                 aggregate_.replay(event);
             } catch (...) {

@@ -103,11 +103,16 @@ public:
     [[nodiscard]] bool is_null(int column) const noexcept { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
     [[nodiscard]] int type(int column) const noexcept { return sqlite3_column_type(stmt_, column); }
     [[nodiscard]] std::int64_t int64(int column) const noexcept { return sqlite3_column_int64(stmt_, column); }
-    /// The column as text (valid until the next step or reset).
-    [[nodiscard]] std::string_view text(int column) const noexcept {
+    /// The column as text (valid until the next step or reset); "" for NULL. Throws `SqliteError`
+    /// (`SQLITE_NOMEM`) if SQLite runs out of memory converting the value, rather than passing an empty
+    /// text off as the stored one.
+    [[nodiscard]] std::string_view text(int column) const {
         const auto* data = sqlite3_column_text(stmt_, column);
         const int size = sqlite3_column_bytes(stmt_, column);
-        if (data == nullptr) return {};
+        if (data == nullptr) {
+            if (sqlite3_errcode(db_) == SQLITE_NOMEM) fail(db_, SQLITE_NOMEM, "read a column");
+            return {};
+        }
         return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(size)};
     }
 

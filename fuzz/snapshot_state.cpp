@@ -1,0 +1,29 @@
+// Fuzz target: snapshot state decoding. Arbitrary bytes go to json_state_codec<Cart>().decode (the
+// path a repository takes for a stored snapshot); a state that decodes must encode again, decode to an
+// equal aggregate and encode to the same text. Anything but a DecodeError is a bug.
+
+#include "fuzz_check.hpp"
+#include "support/snapshot_domain.hpp"
+
+#include <orchestrix/core/serialization.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using orchestrix_fuzz::require;
+    using snapshot_domain::Cart;
+    static const orchestrix::StateCodec<Cart> codec = orchestrix::json_state_codec<Cart>();
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    try {
+        const Cart first = codec.decode(text);
+        const std::string encoded = codec.encode(first);
+        const Cart second = codec.decode(encoded);
+        require(second == first, "decode(encode(state)) != state");
+        require(codec.encode(second) == encoded, "encoding a state is not deterministic");
+    } catch (const orchestrix::DecodeError&) { // the one expected failure
+    }
+    return 0;
+}
