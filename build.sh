@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 # Debian packages: toolchain, libraries, and the PostgreSQL server the durable-store tests start themselves.
 packages=(cmake ninja-build g++ clang catch2 nlohmann-json3-dev libfmt-dev libbenchmark-dev libsqlite3-dev
-          libpq-dev postgresql gnuplot-nox python3 libclang-rt-14-dev)
+          libpq-dev postgresql gnuplot-nox python3 libclang-rt-14-dev clang-tidy clang-format gcovr)
 
 install_deps() {
     command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 || return 0
