@@ -13,8 +13,8 @@
 #include <orchestrix/projection/sqlite_projection.hpp>
 
 #include <benchmark/benchmark.h>
-#include <unistd.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -48,7 +48,8 @@ std::int64_t event_count() {
 }
 
 std::string temp_file(const std::string& name) {
-    return (std::filesystem::temp_directory_path() / ("orchestrix-bench-" + std::to_string(::getpid()) + "-" + name)).string();
+    return (std::filesystem::temp_directory_path() / ("orchestrix-bench-" + std::to_string(::getpid()) + "-" + name))
+        .string();
 }
 
 void remove_db(const std::string& path) {
@@ -109,7 +110,8 @@ void raw_select_sqlite(benchmark::State& state) {
     const auto count = state.range(0);
     const std::string& path = events_file(count);
     sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) throw std::runtime_error("open");
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+        throw std::runtime_error("open");
     sqlite3_stmt* stmt = nullptr;
     sqlite3_prepare_v2(db,
                        "SELECT position, stream_id, version, event_id, type, schema_version, payload, metadata, "
@@ -144,14 +146,13 @@ void projection_live_latency_sqlite(benchmark::State& state) {
     model.transact(create_balances);
     std::atomic<std::int64_t> handled_at{0};
     std::atomic<orchestrix::position_t> handled{0};
-    orchestrix::Projection projection(
-        "live", store, model,
-        [&](orchestrix::SqliteTransaction& tx, const Recorded& e) {
-            project_balance(tx, e);
-            handled_at.store(std::chrono::steady_clock::now().time_since_epoch().count());
-            handled.store(e.position);
-        },
-        {.poll_interval = std::chrono::milliseconds(1)});
+    orchestrix::Projection projection("live", store, model,
+                                      [&](orchestrix::SqliteTransaction& tx, const Recorded& e) {
+                                          project_balance(tx, e);
+                                          handled_at.store(std::chrono::steady_clock::now().time_since_epoch().count());
+                                          handled.store(e.position);
+                                      },
+                                      {.poll_interval = std::chrono::milliseconds(1)});
     projection.start();
     std::vector<double> latencies;
     for (auto _ : state) {
@@ -172,6 +173,12 @@ void projection_live_latency_sqlite(benchmark::State& state) {
 
 } // namespace projection_bench
 
-BENCHMARK(projection_bench::projection_catch_up_sqlite)->Arg(projection_bench::event_count())->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK(projection_bench::raw_select_sqlite)->Arg(projection_bench::event_count())->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(projection_bench::projection_catch_up_sqlite)
+    ->Arg(projection_bench::event_count())
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK(projection_bench::raw_select_sqlite)
+    ->Arg(projection_bench::event_count())
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 BENCHMARK(projection_bench::projection_live_latency_sqlite)->Unit(benchmark::kMillisecond)->Iterations(1);

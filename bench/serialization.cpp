@@ -118,8 +118,7 @@ void replay_with_snapshot_every_1000(benchmark::State& state) {
     orchestrix::SnapshotSettings<Account> settings;
     settings.state = orchestrix::json_state_codec<Account>();
     orchestrix::Repository accounts(long_stream(), snapshots, settings);
-    orchestrix::Snapshot snapshot{"acc-000001", "account", 999'001, 1,
-                                  R"({"balance_":999001,"closed_":false})", {}};
+    orchestrix::Snapshot snapshot{"acc-000001", "account", 999'001, 1, R"({"balance_":999001,"closed_":false})", {}};
     snapshots.save(snapshot);
     for (auto _ : state) benchmark::DoNotOptimize(accounts.load("acc-000001").balance());
 }

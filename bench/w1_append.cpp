@@ -33,8 +33,8 @@ W1Input make_input(int per_append) {
         round.resize(static_cast<std::size_t>(w1_streams));
         for (int s = 0; s < w1_streams; ++s) {
             for (int k = 0; k < per_append; ++k) {
-                round[static_cast<std::size_t>(s)].emplace_back(make_event(input.streams[static_cast<std::size_t>(s)],
-                                                                           r * per_append + k));
+                round[static_cast<std::size_t>(s)].emplace_back(
+                    make_event(input.streams[static_cast<std::size_t>(s)], r * per_append + k));
             }
         }
     }

@@ -67,8 +67,8 @@ void library_replay_w1(benchmark::State& state) {
     for (int s = 0; s < w1_streams; ++s) streams.push_back(account_id(s));
     for (int n = 0; n < w1_events_per_stream; ++n)
         for (const auto& stream : streams)
-            (void)store.append(stream, {make_event(stream, n)}, orchestrix::ExpectedVersion::exact(
-                                                                   static_cast<std::uint64_t>(n)));
+            (void)store.append(stream, {make_event(stream, n)},
+                               orchestrix::ExpectedVersion::exact(static_cast<std::uint64_t>(n)));
     orchestrix::Repository<Account, Store> accounts(store);
     for (auto _ : state) {
         std::int64_t total = 0;

@@ -15,6 +15,8 @@
 
 #include "workload.hpp"
 
+#include <orchestrix/async.hpp>
+
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -48,9 +50,9 @@ void library_publish(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(sum);
     state.SetItemsProcessed(state.iterations());
-    state.counters["ns_per_handler"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * static_cast<std::int64_t>(handlers)),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_handler"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * static_cast<std::int64_t>(handlers)),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void baseline_publish(benchmark::State& state) {
@@ -65,9 +67,9 @@ void baseline_publish(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(sum);
     state.SetItemsProcessed(state.iterations());
-    state.counters["ns_per_handler"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * static_cast<std::int64_t>(handlers)),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_handler"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * static_cast<std::int64_t>(handlers)),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // --- routing by run-time type --------------------------------------------------------------------------------
@@ -180,7 +182,8 @@ private:
 
 void library_async_throughput(benchmark::State& state) {
     std::atomic<std::int64_t> seen{0};
-    orchestrix::AsyncInMemoryBus<TickEvent> bus(orchestrix::AsyncBusOptions{2, 1024, orchestrix::OverflowPolicy::block});
+    orchestrix::AsyncInMemoryBus<TickEvent> bus(
+        orchestrix::AsyncBusOptions{2, 1024, orchestrix::OverflowPolicy::block});
     auto s = bus.subscribe<Tick>([&seen](const Tick& t) { seen.fetch_add(t.sent_ns, std::memory_order_relaxed); });
     for (auto _ : state) {
         orchestrix::Completion<void> last;
@@ -212,7 +215,8 @@ void report_latency(benchmark::State& state, std::vector<std::int64_t>& samples)
 void library_async_latency(benchmark::State& state) {
     std::vector<std::int64_t> samples;
     samples.reserve(1 << 20);
-    orchestrix::AsyncInMemoryBus<TickEvent> bus(orchestrix::AsyncBusOptions{2, 1024, orchestrix::OverflowPolicy::block});
+    orchestrix::AsyncInMemoryBus<TickEvent> bus(
+        orchestrix::AsyncBusOptions{2, 1024, orchestrix::OverflowPolicy::block});
     auto s = bus.subscribe<Tick>([&samples](const Tick& t) { samples.push_back(now_ns() - t.sent_ns); });
     for (auto _ : state) bus.publish(Tick{now_ns()}).wait();
     report_latency(state, samples);
@@ -238,6 +242,9 @@ BENCHMARK(baseline_publish)->Name("W3/publish/baseline")->Arg(1)->Arg(10)->Arg(1
 BENCHMARK(library_route)->Name("W3/route/library");
 BENCHMARK(baseline_route)->Name("W3/route/baseline");
 BENCHMARK(library_async_throughput)->Name("W3/async-throughput/library")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(baseline_async_throughput)->Name("W3/async-throughput/baseline")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(baseline_async_throughput)
+    ->Name("W3/async-throughput/baseline")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(library_async_latency)->Name("W3/async-latency/library")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(baseline_async_latency)->Name("W3/async-latency/baseline")->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -108,8 +108,8 @@ void run_library(const Batches& input, const std::string& path, orchestrix::Sqli
     for (std::size_t r = 0; r < input.rounds.size(); ++r) {
         const auto per_append = input.rounds[r][0].size();
         for (std::size_t s = 0; s < input.streams.size(); ++s) {
-            const auto result = store.append(input.streams[s], input.rounds[r][s],
-                                             orchestrix::ExpectedVersion::exact(r * per_append));
+            const auto result =
+                store.append(input.streams[s], input.rounds[r][s], orchestrix::ExpectedVersion::exact(r * per_append));
             benchmark::DoNotOptimize(result);
         }
     }
@@ -197,9 +197,9 @@ public:
                             "metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)") {}
 
     void append(const std::string& stream, const std::vector<Envelope>& events, std::int64_t expected) {
-        const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         begin_.step();
         begin_.reset();
         sqlite3_bind_text(version_.get(), 1, stream.data(), static_cast<int>(stream.size()), SQLITE_STATIC);
@@ -215,10 +215,11 @@ public:
             const std::string type(orchestrix::event_name_of(e.event));
             const std::string payload = std::visit([](const auto& v) { return nlohmann::json(v).dump(); }, e.event);
             const std::string id = e.metadata.event_id.to_string();
-            const std::string metadata = nlohmann::json{{"event_id", id},
-                                                        {"correlation_id", e.metadata.correlation_id},
-                                                        {"causation_id", e.metadata.causation_id}}
-                                             .dump();
+            const std::string metadata = nlohmann::json{
+                {"event_id", id},
+                {"correlation_id", e.metadata.correlation_id},
+                {"causation_id",
+                 e.metadata.causation_id}}.dump();
             sqlite3_stmt* s = insert_.get();
             sqlite3_bind_text(s, 1, stream.data(), static_cast<int>(stream.size()), SQLITE_STATIC);
             sqlite3_bind_int64(s, 2, current + static_cast<std::int64_t>(i) + 1);
@@ -320,7 +321,8 @@ ReplayDatabase& replay_database() {
 
 void library_replay(benchmark::State& state) {
     const auto& db = replay_database();
-    Store store(db.path, orchestrix::SqliteOptions{orchestrix::SqliteSynchronous::normal, std::chrono::milliseconds(5000)});
+    Store store(db.path,
+                orchestrix::SqliteOptions{orchestrix::SqliteSynchronous::normal, std::chrono::milliseconds(5000)});
     orchestrix::Repository<Account, Store> accounts(store);
     for (auto _ : state) {
         for (const auto& stream : db.input.streams) {

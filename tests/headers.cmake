@@ -46,7 +46,12 @@ endforeach()
 orchestrix_target_defaults(orchestrix_header_check)
 add_test(NAME "headers: each compiles alone and all link together" COMMAND orchestrix_header_check)
 
-# The umbrella header includes every header that needs no library beyond the standard one.
-add_test(NAME "headers: orchestrix.hpp includes every dependency-free header"
+# The umbrella headers include every header that needs no library beyond the standard one.
+add_test(NAME "headers: the umbrella headers include every dependency-free header"
   COMMAND "${CMAKE_COMMAND}" -DINCLUDE_DIR=${PROJECT_SOURCE_DIR}/include
           -P "${CMAKE_CURRENT_SOURCE_DIR}/support/check_umbrella.cmake")
+# orchestrix.hpp stays clear of <thread>, <regex>, <ranges>, <sstream>, nlohmann_json and fmt.
+add_test(NAME "headers: orchestrix.hpp stays clear of the heavy headers"
+  COMMAND "${CMAKE_COMMAND}" -DCXX=${CMAKE_CXX_COMPILER} -DINCLUDE_DIR=${PROJECT_SOURCE_DIR}/include
+          -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}
+          -P "${CMAKE_CURRENT_SOURCE_DIR}/support/check_umbrella_light.cmake")

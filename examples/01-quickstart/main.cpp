@@ -74,8 +74,8 @@ int main() {
               << "; stream 'user-123' is at version " << result.stream_version << "\n";
 
     for (const auto& recorded : store.read_stream("user-123")) {
-        std::cout << "  v" << recorded.version << "  " << recorded.type() << "  id " << recorded.metadata.event_id.to_string()
-                  << "\n";
+        std::cout << "  v" << recorded.version << "  " << recorded.type() << "  id "
+                  << recorded.metadata.event_id.to_string() << "\n";
     }
 
     // Rebuild from the stored events.

@@ -65,7 +65,10 @@ int main() {
     orchestrix::SnapshotSettings<Account> settings{
         .policy = orchestrix::snapshot_every(100) || orchestrix::snapshot_on<AccountFrozen>(),
         .state = orchestrix::json_state_codec<Account>(),
-        .on_issue = [](const orchestrix::SnapshotIssue& issue) { std::cout << "  snapshot ignored: " << issue.message << "\n"; },
+        .on_issue =
+            [](const orchestrix::SnapshotIssue& issue) {
+                std::cout << "  snapshot ignored: " << issue.message << "\n";
+            },
     };
     orchestrix::Repository accounts(events, snapshots, settings, "account-");
 
@@ -75,12 +78,11 @@ int main() {
               << "\n";
 
     const Account loaded = accounts.load("42");
-    std::cout << "loaded from the snapshot + " << loaded.version() - snapshot->version
-              << " newer events: balance " << loaded.balance() << " at version " << loaded.version() << "\n";
+    std::cout << "loaded from the snapshot + " << loaded.version() - snapshot->version << " newer events: balance "
+              << loaded.balance() << " at version " << loaded.version() << "\n";
 
     (void)accounts.execute("42", Freeze{});
-    std::cout << "freezing the account took a snapshot at version " << snapshots.latest("account-42")->version
-              << "\n";
+    std::cout << "freezing the account took a snapshot at version " << snapshots.latest("account-42")->version << "\n";
 
     // A snapshot written by an older build (schema version 0 here) is not trusted.
     snapshot = snapshots.latest("account-42");

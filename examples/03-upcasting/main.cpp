@@ -49,8 +49,8 @@ int main() {
     fmt::print("  recorded as: {}\n", old_event);
 
     // New events are written at the current schema version.
-    const auto new_row = codec.serialize(AccountEvent{MoneyDeposited{100, "USD"}}, orchestrix::Metadata{
-                                                                                       orchestrix::Uuid::generate(), "", "", {}});
+    const auto new_row = codec.serialize(AccountEvent{MoneyDeposited{100, "USD"}},
+                                         orchestrix::Metadata{orchestrix::Uuid::generate(), "", "", {}});
     fmt::print("v{} row {}\n", new_row.schema_version, new_row.payload);
     const auto round_trip = codec.deserialize_event(new_row.type, new_row.schema_version, new_row.payload);
 
@@ -72,7 +72,7 @@ int main() {
         fmt::print("refused a row from the future: {}\n", e.detail());
     }
 
-    const bool ok = upcast == MoneyDeposited{250, "EUR"} && round_trip == AccountEvent{MoneyDeposited{100, "USD"}} &&
-                    refused == 5;
+    const bool ok =
+        upcast == MoneyDeposited{250, "EUR"} && round_trip == AccountEvent{MoneyDeposited{100, "USD"}} && refused == 5;
     return ok ? 0 : 1;
 }

@@ -47,12 +47,10 @@ int main() {
     orchestrix::InMemoryBus<UserEvent> bus;
 
     // Subscribe to events: the subscription unsubscribes when it goes out of scope.
-    auto created = bus.subscribe<UserCreated>([](const UserCreated& e) {
-        std::cout << "User created: " << e.user_id << "\n";
-    });
-    auto everything = bus.subscribe<UserEvent>([](const UserEvent& e) {
-        std::cout << "  (audit log: " << orchestrix::event_name_of(e) << ")\n";
-    });
+    auto created =
+        bus.subscribe<UserCreated>([](const UserCreated& e) { std::cout << "User created: " << e.user_id << "\n"; });
+    auto everything = bus.subscribe<UserEvent>(
+        [](const UserEvent& e) { std::cout << "  (audit log: " << orchestrix::event_name_of(e) << ")\n"; });
 
     // Publish an event: the handlers run now, on this thread.
     bus.publish(UserCreated{"123", "John"});
@@ -70,13 +68,12 @@ int main() {
     orchestrix::CommandBus commands;
     orchestrix::InMemoryApplication<UserEvent> app; // event store + snapshot store + bus
     auto users = app.repository<User>("user-");
-    auto welcome = app.bus().subscribe<orchestrix::RecordedEvent<UserEvent>>(
-        [](const orchestrix::RecordedEvent<UserEvent>& r) {
-            std::cout << "stored, then published: " << r.type() << " at " << r.stream_id << " v" << r.version
-                      << "\n";
+    auto welcome =
+        app.bus().subscribe<orchestrix::RecordedEvent<UserEvent>>([](const orchestrix::RecordedEvent<UserEvent>& r) {
+            std::cout << "stored, then published: " << r.type() << " at " << r.stream_id << " v" << r.version << "\n";
         });
-    auto create_user = commands.register_handler<CreateUser>(
-        [&](const CreateUser& c) { (void)users.execute(c.user_id, c); });
+    auto create_user =
+        commands.register_handler<CreateUser>([&](const CreateUser& c) { (void)users.execute(c.user_id, c); });
     commands.dispatch(CreateUser{"456", "Jane"});
 
     try {

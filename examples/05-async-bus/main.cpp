@@ -2,7 +2,7 @@
 // publish() returns at once with a Completion; handlers run on a pool of worker threads; a handler may
 // itself be a coroutine; co_await on the completion resumes once every handler has run.
 
-#include <orchestrix/orchestrix.hpp>
+#include <orchestrix/async.hpp>
 
 #include <iostream>
 #include <mutex>
@@ -56,8 +56,8 @@ int main() {
     Store store;
     orchestrix::AsyncInMemoryBus<UserEvent> bus(orchestrix::AsyncBusOptions{.workers = 2, .capacity = 64});
 
-    auto store_it = bus.subscribe<UserCreated>(
-        [&store](const UserCreated& e) { return handle_user_created(store, e); });
+    auto store_it =
+        bus.subscribe<UserCreated>([&store](const UserCreated& e) { return handle_user_created(store, e); });
     auto audit = bus.subscribe<UserEvent>(
         [](const UserEvent& e) { say(std::string("audit: ") + std::string(orchestrix::event_name_of(e))); });
 

@@ -1,9 +1,9 @@
 // 06-validation: a command declares its rules once; an invalid command is refused with every violation
 // (field path, rule, message) before its handler runs, and the aggregate is left untouched.
 
-#include <orchestrix/orchestrix.hpp>
 #include <orchestrix/core/validation.hpp>
 #include <orchestrix/core/validation_pattern.hpp>
+#include <orchestrix/orchestrix.hpp>
 
 #include <iostream>
 #include <optional>
@@ -36,8 +36,7 @@ struct Register {
 
     orchestrix::ValidationResult validate() const {
         using namespace orchestrix::rules;
-        return orchestrix::validate(*this,
-                                    field("name", &Register::name, not_blank(), max_length(50)),
+        return orchestrix::validate(*this, field("name", &Register::name, not_blank(), max_length(50)),
                                     field("email", &Register::email, required(), email_address()),
                                     field("age", &Register::age, in_range(18, 130)),
                                     field("plan", &Register::plan, one_of({"free", "pro", "team"})),
@@ -67,7 +66,8 @@ int main() {
     Customer customer;
 
     // Five problems at once: all five are reported, each with its path.
-    const Register bad{"   ", "zoe@", 16, "pro", {{"ABC-1234", 1}, {"XYZ-0001", 2}, {"ABC-0003", 1}, {"abc", 1}}, "ZOE"};
+    const Register bad{"   ", "zoe@", 16, "pro", {{"ABC-1234", 1}, {"XYZ-0001", 2}, {"ABC-0003", 1}, {"abc", 1}},
+                       "ZOE"};
     try {
         customer.execute(bad);
         std::cout << "unexpected: the invalid command was accepted\n";
@@ -86,8 +86,7 @@ int main() {
 
     // Lengths count characters (Unicode code points), not bytes: "Zoë Øster" is 9 characters, 11 bytes.
     const Register good{"Zoë Øster", "zoe@example.com", 30, "team", {{"ABC-1234", 2}}, std::nullopt};
-    std::cout << "checking a valid command first: " << (good.validate().ok() ? "no violations" : "violations")
-              << "\n";
+    std::cout << "checking a valid command first: " << (good.validate().ok() ? "no violations" : "violations") << "\n";
     customer.execute(good);
     std::cout << "registered '" << customer.name() << "', version " << customer.version() << "\n";
     return customer.version() == 1 ? 0 : 1;

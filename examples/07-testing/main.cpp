@@ -81,7 +81,10 @@ void ran(std::string_view check) {
 int main() {
     std::cout << "User aggregate, given/when/then:\n";
 
-    Fixture().given().when(CreateUser{"John", "john@example.com"}).then(UserCreated{"user-123", "John", "john@example.com"});
+    Fixture()
+        .given()
+        .when(CreateUser{"John", "john@example.com"})
+        .then(UserCreated{"user-123", "John", "john@example.com"});
     ran("creating a user raises user.created");
 
     Fixture()
@@ -108,8 +111,10 @@ int main() {
 
     // What a failing check reports: the expected and the actual events side by side.
     try {
-        Fixture().given(UserCreated{"user-123", "John", "john@example.com"}).when(RenameUser{"Jon"}).then(
-            UserRenamed{"John Smith"});
+        Fixture()
+            .given(UserCreated{"user-123", "John", "john@example.com"})
+            .when(RenameUser{"Jon"})
+            .then(UserRenamed{"John Smith"});
         assert(false && "the fixture accepted a wrong event");
         return 1;
     } catch (const orchestrix::FixtureFailure& failure) {

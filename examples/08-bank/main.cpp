@@ -177,7 +177,8 @@ int run(Store& store, const std::vector<std::string>& args) {
     }
     const std::string& command = args[0];
     auto need = [&](std::size_t count) {
-        if (args.size() != count + 1) throw std::runtime_error(command + " takes " + std::to_string(count) + " arguments");
+        if (args.size() != count + 1)
+            throw std::runtime_error(command + " takes " + std::to_string(count) + " arguments");
     };
     if (command == "open") {
         need(2);

@@ -7,7 +7,7 @@
 
 #include <orchestrix/core/serialization.hpp>
 #include <orchestrix/infrastructure/sqlite_store.hpp>
-#include <orchestrix/orchestrix.hpp>
+#include <orchestrix/projection.hpp>
 #include <orchestrix/projection/sqlite_projection.hpp>
 
 #include <chrono>
@@ -79,7 +79,7 @@ int main() {
             const std::int64_t delta = std::visit(
                 [](const auto& event) {
                     return std::is_same_v<std::decay_t<decltype(event)>, bank::MoneyDeposited> ? event.amount
-                                                                                              : -event.amount;
+                                                                                               : -event.amount;
                 },
                 e.event);
             tx.run("INSERT INTO balances (account, balance, movements) VALUES (?1, ?2, 1) ON CONFLICT (account) "
@@ -109,8 +109,9 @@ int main() {
     balances.stop();
     print_balances(read_model, "after a rebuild from position zero");
 
-    const auto ada = read_model.read(
-        [](SqliteTransaction& tx) { return tx.query_int64("SELECT balance FROM balances WHERE account = ?1", "account-ada"); });
+    const auto ada = read_model.read([](SqliteTransaction& tx) {
+        return tx.query_int64("SELECT balance FROM balances WHERE account = ?1", "account-ada");
+    });
     std::cout << "account-ada holds " << ada.value_or(0) << " (the audit stream was filtered out)\n";
     return ada == 70 ? 0 : 1;
 }

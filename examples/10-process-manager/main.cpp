@@ -3,7 +3,7 @@
 // ConfirmOrder, through the command bus. Each command carries an id derived from the event that caused
 // it, so the inventory recognises a command sent again after a crash and reserves only once.
 
-#include <orchestrix/orchestrix.hpp>
+#include <orchestrix/projection.hpp>
 
 #include <iostream>
 #include <set>
@@ -144,6 +144,9 @@ int main() {
 
     const int reserved = stock.load("widget").reserved();
     std::cout << "ReserveStock sent " << reserve_commands << " times; widgets reserved: " << reserved << "\n";
-    for (const auto& e : store.read_all()) std::cout << "  " << e.position << " " << e.stream_id << " " << e.type() << "\n";
-    return reserved == 7 && store.stream_version("order-order-1") == 2 && store.stream_version("order-order-2") == 2 ? 0 : 1;
+    for (const auto& e : store.read_all())
+        std::cout << "  " << e.position << " " << e.stream_id << " " << e.type() << "\n";
+    return reserved == 7 && store.stream_version("order-order-1") == 2 && store.stream_version("order-order-2") == 2
+               ? 0
+               : 1;
 }

@@ -69,14 +69,14 @@ template <class Events>
 struct fmt::formatter<orchestrix::RecordedEvent<Events>> : orchestrix::detail::string_formatter {
     template <class Context>
     auto format(const orchestrix::RecordedEvent<Events>& r, Context& ctx) const {
-        return write(fmt::format("{} v{} of '{}' at position {} (id {})", r.type(), r.version, r.stream_id,
-                                 r.position, r.metadata.event_id.to_string()),
+        return write(fmt::format("{} v{} of '{}' at position {} (id {})", r.type(), r.version, r.stream_id, r.position,
+                                 r.metadata.event_id.to_string()),
                      ctx);
     }
 };
 
 template <class E>
-    requires std::is_base_of_v<orchestrix::Error, E>
+requires std::is_base_of_v<orchestrix::Error, E>
 struct fmt::formatter<E> : orchestrix::detail::string_formatter {
     template <class Context>
     auto format(const E& error, Context& ctx) const {

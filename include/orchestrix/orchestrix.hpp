@@ -1,13 +1,19 @@
 #pragma once
 
-// Umbrella header: the core and the in-memory infrastructure. It pulls in neither nlohmann_json nor fmt;
-// include <orchestrix/core/serialization.hpp> or <orchestrix/format.hpp> for those, and the SQLite and
-// PostgreSQL stores from their own headers (they link a library).
+// Umbrella header: the core (aggregates, messages, stores' concepts, repository, snapshots, validation)
+// and the synchronous in-memory infrastructure (event store, snapshot store, message and command buses).
+// It pulls in neither nlohmann_json nor fmt nor <thread>: the rest comes from its own headers.
+//   <orchestrix/async.hpp>                  Completion, the asynchronous bus and store
+//   <orchestrix/projection.hpp>             projections, subscriptions, process managers
+//   <orchestrix/core/serialization.hpp>     the JSON codec (nlohmann_json)
+//   <orchestrix/format.hpp>                 fmt formatters
+//   <orchestrix/core/validation_pattern.hpp> the regular-expression rule (<regex>)
+//   <orchestrix/infrastructure/sqlite_store.hpp>, <orchestrix/infrastructure/postgres_store.hpp>
+//                                           the durable stores (they link a library)
 
 #include <orchestrix/version.hpp>
 
 #include <orchestrix/core/aggregate.hpp>
-#include <orchestrix/core/completion.hpp>
 #include <orchestrix/core/error.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
@@ -19,18 +25,8 @@
 #include <orchestrix/core/uuid.hpp>
 #include <orchestrix/core/validation.hpp>
 
-#include <orchestrix/infrastructure/async_inmemory_bus.hpp>
-#include <orchestrix/infrastructure/async_inmemory_store.hpp>
 #include <orchestrix/infrastructure/command_bus.hpp>
 #include <orchestrix/infrastructure/inmemory_bus.hpp>
 #include <orchestrix/infrastructure/inmemory_snapshot_store.hpp>
 #include <orchestrix/infrastructure/inmemory_store.hpp>
 #include <orchestrix/infrastructure/memory.hpp>
-
-#include <orchestrix/projection/checkpoint.hpp>
-#include <orchestrix/projection/options.hpp>
-#include <orchestrix/projection/process_manager.hpp>
-#include <orchestrix/projection/projection.hpp>
-#include <orchestrix/projection/subscription.hpp>
-
-#include <orchestrix/serialization/rfc3339.hpp>

@@ -5,7 +5,7 @@
 #define ORCHESTRIX_VERSION_MINOR 1
 #define ORCHESTRIX_VERSION_PATCH 0
 
-#define ORCHESTRIX_VERSION \
+#define ORCHESTRIX_VERSION                                                                                             \
     (ORCHESTRIX_VERSION_MAJOR * 10000 + ORCHESTRIX_VERSION_MINOR * 100 + ORCHESTRIX_VERSION_PATCH)
 
 namespace orchestrix {
@@ -17,6 +17,6 @@ struct version_info {
 };
 
 inline constexpr version_info library_version{ORCHESTRIX_VERSION_MAJOR, ORCHESTRIX_VERSION_MINOR,
-                                             ORCHESTRIX_VERSION_PATCH};
+                                              ORCHESTRIX_VERSION_PATCH};
 
 } // namespace orchestrix

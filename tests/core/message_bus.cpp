@@ -1,3 +1,4 @@
+#include <orchestrix/core/completion.hpp>
 #include <orchestrix/core/message_bus.hpp>
 
 #include "support/bus_events.hpp"
@@ -80,9 +81,7 @@ TEST_CASE("subscription: unsubscribes exactly once, on unsubscribe() or destruct
         CHECK(s.id() == 1); // kept, to match failures reported later
     }
     CHECK(owner->removed == std::vector<std::uint64_t>{11});
-    {
-        orchestrix::Subscription s(owner, 12, 2);
-    }
+    { orchestrix::Subscription s(owner, 12, 2); }
     CHECK(owner->removed == std::vector<std::uint64_t>{11, 12});
 }
 
@@ -119,8 +118,8 @@ TEST_CASE("subscription: a default one and one whose bus is gone are inactive an
 
 TEST_CASE("handler error: carries every failure and says what happened") {
     std::vector<orchestrix::HandlerFailure> failures;
-    failures.push_back(orchestrix::detail::describe_failure(
-        "user.created", 4, std::make_exception_ptr(std::runtime_error("disk full"))));
+    failures.push_back(orchestrix::detail::describe_failure("user.created", 4,
+                                                            std::make_exception_ptr(std::runtime_error("disk full"))));
     failures.push_back(orchestrix::detail::describe_failure("user.renamed", 9, std::make_exception_ptr(7)));
     const orchestrix::HandlerError error(failures);
     const orchestrix::Error& as_base = error;

@@ -77,9 +77,8 @@ public:
         }
         return inner.append(stream, events, expected);
     }
-    [[nodiscard]] std::vector<orchestrix::RecordedEvent<AccountEvent>> read_stream(std::string_view s,
-                                                                                   std::uint64_t from,
-                                                                                   std::uint64_t max) const {
+    [[nodiscard]] std::vector<orchestrix::RecordedEvent<AccountEvent>>
+    read_stream(std::string_view s, std::uint64_t from, std::uint64_t max) const {
         return inner.read_stream(s, from, max);
     }
     [[nodiscard]] std::vector<orchestrix::RecordedEvent<AccountEvent>> read_all(std::uint64_t from,

@@ -23,7 +23,8 @@ namespace {
 class CountingStore {
 public:
     using event_type = CartEvent;
-    orchestrix::AppendResult append(std::string_view stream, std::span<const orchestrix::EventEnvelope<CartEvent>> events,
+    orchestrix::AppendResult append(std::string_view stream,
+                                    std::span<const orchestrix::EventEnvelope<CartEvent>> events,
                                     orchestrix::ExpectedVersion expected) {
         return inner.append(stream, events, expected);
     }
@@ -33,7 +34,8 @@ public:
         events_read += events.size();
         return events;
     }
-    [[nodiscard]] std::vector<orchestrix::RecordedEvent<CartEvent>> read_all(std::uint64_t from, std::uint64_t max) const {
+    [[nodiscard]] std::vector<orchestrix::RecordedEvent<CartEvent>> read_all(std::uint64_t from,
+                                                                             std::uint64_t max) const {
         return inner.read_all(from, max);
     }
     [[nodiscard]] std::uint64_t stream_version(std::string_view s) const { return inner.stream_version(s); }
@@ -74,7 +76,9 @@ orchestrix::SnapshotSettings<Cart> settings(Policy policy, Issues* issues = null
     return s;
 }
 
-Cart full_replay(const Store& store, const std::string& stream) { return Cart::from_history(store.read_stream(stream)); }
+Cart full_replay(const Store& store, const std::string& stream) {
+    return Cart::from_history(store.read_stream(stream));
+}
 
 } // namespace
 
@@ -108,19 +112,21 @@ TEST_CASE("repository snapshots: a repository without snapshots works as before"
 TEST_CASE("repository snapshots: state from snapshot + tail equals a full replay, under every policy") {
     using namespace std::chrono_literals;
     using Settings = orchestrix::SnapshotSettings<Cart>;
-    const std::vector<std::pair<const char*, std::function<bool(const orchestrix::SnapshotContext<CartEvent>&)>>> policies{
-        {"never", orchestrix::never_snapshot()},
-        {"every event", orchestrix::snapshot_every(1)},
-        {"every 3 events", orchestrix::snapshot_every(3)},
-        {"every 7 events", orchestrix::snapshot_every(7)},
-        {"after any load", orchestrix::snapshot_when_load_exceeds(0ns)},
-        {"on a coupon", orchestrix::snapshot_on<CouponApplied>()},
-        {"every 4, on checkout or after a load",
-         orchestrix::snapshot_every(4) || orchestrix::snapshot_on<CartCheckedOut>() ||
-             orchestrix::snapshot_when_load_exceeds(0ns)},
-        {"custom: version mod 5 below 2",
-         orchestrix::snapshot_if([](const orchestrix::SnapshotContext<CartEvent>& c) { return c.version % 5 < 2; })},
-    };
+    const std::vector<std::pair<const char*, std::function<bool(const orchestrix::SnapshotContext<CartEvent>&)>>>
+        policies{
+            {"never", orchestrix::never_snapshot()},
+            {"every event", orchestrix::snapshot_every(1)},
+            {"every 3 events", orchestrix::snapshot_every(3)},
+            {"every 7 events", orchestrix::snapshot_every(7)},
+            {"after any load", orchestrix::snapshot_when_load_exceeds(0ns)},
+            {"on a coupon", orchestrix::snapshot_on<CouponApplied>()},
+            {"every 4, on checkout or after a load", orchestrix::snapshot_every(4) ||
+                                                         orchestrix::snapshot_on<CartCheckedOut>() ||
+                                                         orchestrix::snapshot_when_load_exceeds(0ns)},
+            {"custom: version mod 5 below 2",
+             orchestrix::snapshot_if(
+                 [](const orchestrix::SnapshotContext<CartEvent>& c) { return c.version % 5 < 2; })},
+        };
     std::mt19937 rng(1234);
     std::uint64_t snapshots_used = 0;
     for (int history = 0; history < 1000; ++history) {
@@ -142,13 +148,19 @@ TEST_CASE("repository snapshots: state from snapshot + tail equals a full replay
             try {
                 for (int c = 0; c < commands; ++c) {
                     switch (std::uniform_int_distribution<int>(0, 9)(rng)) {
-                    case 0: cart.execute(RemoveItem{"sku-" + std::to_string(rng() % 4)}); break;
-                    case 1: cart.execute(ApplyCoupon{"C" + std::to_string(rng() % 100), static_cast<std::int32_t>(rng() % 50)}); break;
+                    case 0:
+                        cart.execute(RemoveItem{"sku-" + std::to_string(rng() % 4)});
+                        break;
+                    case 1:
+                        cart.execute(
+                            ApplyCoupon{"C" + std::to_string(rng() % 100), static_cast<std::int32_t>(rng() % 50)});
+                        break;
                     case 2:
                         if (rng() % 4 == 0) cart.execute(CheckOut{});
                         break;
                     default:
-                        cart.execute(AddItem{"sku-" + std::to_string(rng() % 4), static_cast<std::int32_t>(1 + rng() % 5),
+                        cart.execute(AddItem{"sku-" + std::to_string(rng() % 4),
+                                             static_cast<std::int32_t>(1 + rng() % 5),
                                              static_cast<std::int64_t>(rng() % 10000)});
                     }
                 }
@@ -208,10 +220,16 @@ TEST_CASE("repository snapshots: an unusable snapshot is ignored for a full repl
     const std::vector<Case> cases{
         {"corrupt JSON", {"1", "cart", 2, 1, R"({"items_":{"a":2},"coupons_":[)", {}}, Reason::undecodable},
         {"empty state", {"1", "cart", 2, 1, "", {}}, Reason::undecodable},
-        {"a missing field", {"1", "cart", 2, 1, R"({"items_":{"a":2},"coupons_":[],"checked_out_":false})", {}},
+        {"a missing field",
+         {"1", "cart", 2, 1, R"({"items_":{"a":2},"coupons_":[],"checked_out_":false})", {}},
          Reason::undecodable},
         {"a number out of range",
-         {"1", "cart", 2, 1, R"({"items_":{"a":4294967298},"coupons_":[],"checked_out_":false,"total_cents_":200})", {}},
+         {"1",
+          "cart",
+          2,
+          1,
+          R"({"items_":{"a":4294967298},"coupons_":[],"checked_out_":false,"total_cents_":200})",
+          {}},
          Reason::undecodable},
         {"a duplicate key",
          {"1", "cart", 2, 1, R"({"items_":{},"items_":{},"coupons_":[],"checked_out_":false,"total_cents_":200})", {}},

@@ -42,17 +42,27 @@ std::string random_text(std::mt19937& rng) {
     };
     for (int i = 0; i < n; ++i) {
         switch (kind(rng)) {
-        case 0: append_code_point(std::uniform_int_distribution<std::uint32_t>(0x20, 0x7E)(rng)); break;
-        case 1: s += "\"\\/"[std::uniform_int_distribution<int>(0, 2)(rng)]; break;
-        case 2: append_code_point(std::uniform_int_distribution<std::uint32_t>(0x00, 0x1F)(rng)); break;
-        case 3: append_code_point(std::uniform_int_distribution<std::uint32_t>(0x80, 0x7FF)(rng)); break;
+        case 0:
+            append_code_point(std::uniform_int_distribution<std::uint32_t>(0x20, 0x7E)(rng));
+            break;
+        case 1:
+            s += "\"\\/"[std::uniform_int_distribution<int>(0, 2)(rng)];
+            break;
+        case 2:
+            append_code_point(std::uniform_int_distribution<std::uint32_t>(0x00, 0x1F)(rng));
+            break;
+        case 3:
+            append_code_point(std::uniform_int_distribution<std::uint32_t>(0x80, 0x7FF)(rng));
+            break;
         case 4: {
             std::uint32_t cp = std::uniform_int_distribution<std::uint32_t>(0x800, 0xFFFF)(rng);
             if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0x20AC; // no surrogates: the euro sign instead
             append_code_point(cp);
             break;
         }
-        default: append_code_point(std::uniform_int_distribution<std::uint32_t>(0x10000, 0x10FFFF)(rng)); break;
+        default:
+            append_code_point(std::uniform_int_distribution<std::uint32_t>(0x10000, 0x10FFFF)(rng));
+            break;
         }
     }
     return s;
@@ -80,7 +90,8 @@ CodecEvent random_event(std::mt19937& rng, int type) {
             e.counters[random_text(rng)] = std::uniform_int_distribution<std::int64_t>()(rng);
         return e;
     }
-    default: return SessionEnded{};
+    default:
+        return SessionEnded{};
     }
 }
 
@@ -97,8 +108,8 @@ DecodeError decode_error_of(F&& decode) {
 }
 
 std::string payload_document(std::string_view type, std::uint32_t version, std::string_view payload) {
-    return R"({"type":")" + std::string(type) + R"(","schema_version":)" + std::to_string(version) +
-           R"(,"payload":)" + std::string(payload) + "}";
+    return R"({"type":")" + std::string(type) + R"(","schema_version":)" + std::to_string(version) + R"(,"payload":)" +
+           std::string(payload) + "}";
 }
 
 } // namespace
@@ -131,8 +142,9 @@ TEST_CASE("serialization: envelopes and recorded events keep every piece of meta
         const orchestrix::EventEnvelope<CodecEvent> envelope{event, metadata};
         CHECK(codec.parse_envelope(codec.dump(envelope)) == envelope);
 
-        orchestrix::RecordedEvent<CodecEvent> recorded{"stream-\"" + std::to_string(i) + "\"", 1U + static_cast<unsigned>(i),
-                                                       1000U + static_cast<unsigned>(i), event, metadata};
+        orchestrix::RecordedEvent<CodecEvent> recorded{"stream-\"" + std::to_string(i) + "\"",
+                                                       1U + static_cast<unsigned>(i), 1000U + static_cast<unsigned>(i),
+                                                       event, metadata};
         recorded.metadata.recorded_at = now + std::chrono::microseconds(i * 1001);
         CHECK(codec.parse_recorded(codec.dump(recorded)) == recorded);
 
@@ -150,13 +162,14 @@ TEST_CASE("serialization: encoding is deterministic and names the type and schem
     CHECK(j.at("type") == "profile.tagged");
     CHECK(j.at("schema_version") == 3);
     CHECK(codec.dump(event) == codec.dump(event));
-    const orchestrix::Metadata metadata{*orchestrix::Uuid::parse("01890a5d-ac96-774b-bcce-b302099a8057"), "corr",
-                                        "cause", {}};
+    const orchestrix::Metadata metadata{
+        *orchestrix::Uuid::parse("01890a5d-ac96-774b-bcce-b302099a8057"), "corr", "cause", {}};
     const auto row = codec.serialize(event, metadata);
     CHECK(row.metadata ==
           R"({"causation_id":"cause","correlation_id":"corr","event_id":"01890a5d-ac96-774b-bcce-b302099a8057"})");
-    CHECK(row.payload ==
-          R"({"address":{"city":"Springfield","street":"Main St"},"counters":{"a":2,"z":1},"tags":["a"],"user_id":"u1"})");
+    CHECK(
+        row.payload ==
+        R"({"address":{"city":"Springfield","street":"Main St"},"counters":{"a":2,"z":1},"tags":["a"],"user_id":"u1"})");
 }
 
 TEST_CASE("serialization: every kind of bad input is a typed error naming the event type and the path") {
@@ -177,42 +190,61 @@ TEST_CASE("serialization: every kind of bad input is a typed error naming the ev
         {"trailing garbage", payload_document("session.ended", 1, "{}") + " x", Kind::malformed_json, "", ""},
         {"not an object", "[1,2]", Kind::wrong_type, "", ""},
         {"unknown type", payload_document("user.deleted", 1, "{}"), Kind::unknown_type, "user.deleted", "/type"},
-        {"missing field (generated from_json)", payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":2,"ratio":0.5})"),
+        {"missing field (generated from_json)",
+         payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":2,"ratio":0.5})"),
          Kind::missing_field, "score.recorded", "/payload/total"},
-        {"missing field (checked from_json)", payload_document("user.registered", 1, R"({"user_id":"u","active":true})"),
-         Kind::missing_field, "user.registered", "/payload/name"},
-        {"missing nested field", payload_document("profile.tagged", 3, R"({"user_id":"u","tags":[],"counters":{},"address":{"street":"s"}})"),
+        {"missing field (checked from_json)",
+         payload_document("user.registered", 1, R"({"user_id":"u","active":true})"), Kind::missing_field,
+         "user.registered", "/payload/name"},
+        {"missing nested field",
+         payload_document("profile.tagged", 3, R"({"user_id":"u","tags":[],"counters":{},"address":{"street":"s"}})"),
          Kind::missing_field, "profile.tagged", "/payload/address/city"},
-        {"wrong JSON type (generated)", payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":"2","total":3,"ratio":0.5})"),
+        {"wrong JSON type (generated)",
+         payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":"2","total":3,"ratio":0.5})"),
          Kind::wrong_type, "score.recorded", "/payload/points"},
-        {"wrong JSON type (checked)", payload_document("user.registered", 1, R"({"user_id":"u","name":7,"active":true})"),
-         Kind::wrong_type, "user.registered", "/payload/name"},
-        {"wrong type in an array", payload_document("profile.tagged", 3, R"({"user_id":"u","tags":["a",5],"counters":{},"address":{"street":"s","city":"c"}})"),
+        {"wrong JSON type (checked)",
+         payload_document("user.registered", 1, R"({"user_id":"u","name":7,"active":true})"), Kind::wrong_type,
+         "user.registered", "/payload/name"},
+        {"wrong type in an array",
+         payload_document("profile.tagged", 3,
+                          R"({"user_id":"u","tags":["a",5],"counters":{},"address":{"street":"s","city":"c"}})"),
          Kind::wrong_type, "profile.tagged", "/payload/tags/1"},
-        {"fraction into an integer", payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":3.7,"total":3,"ratio":0.5})"),
+        {"fraction into an integer",
+         payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":3.7,"total":3,"ratio":0.5})"),
          Kind::wrong_type, "score.recorded", "/payload/points"},
-        {"300 into an int8", payload_document("score.recorded", 1, R"({"user_id":"u","level":300,"points":2,"total":3,"ratio":0.5})"),
+        {"300 into an int8",
+         payload_document("score.recorded", 1, R"({"user_id":"u","level":300,"points":2,"total":3,"ratio":0.5})"),
          Kind::out_of_range, "score.recorded", "/payload/level"},
-        {"negative into an unsigned", payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":2,"total":-3,"ratio":0.5})"),
+        {"negative into an unsigned",
+         payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":2,"total":-3,"ratio":0.5})"),
          Kind::out_of_range, "score.recorded", "/payload/total"},
-        {"beyond int32", payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":4294967296,"total":3,"ratio":0.5})"),
+        {"beyond int32",
+         payload_document("score.recorded", 1,
+                          R"({"user_id":"u","level":1,"points":4294967296,"total":3,"ratio":0.5})"),
          Kind::out_of_range, "score.recorded", "/payload/points"},
-        {"boolean into a number", payload_document("score.recorded", 1, R"({"user_id":"u","level":true,"points":2,"total":3,"ratio":0.5})"),
+        {"boolean into a number",
+         payload_document("score.recorded", 1, R"({"user_id":"u","level":true,"points":2,"total":3,"ratio":0.5})"),
          Kind::wrong_type, "score.recorded", "/payload/level"},
-        {"number too large for a double", payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":2,"total":3,"ratio":1e400})"),
+        {"number too large for a double",
+         payload_document("score.recorded", 1, R"({"user_id":"u","level":1,"points":2,"total":3,"ratio":1e400})"),
          Kind::out_of_range, "", "/payload/ratio"},
-        {"unknown field", payload_document("score.recorded", 1, "{" + score + R"(,"bonus":1})"),
-         Kind::unknown_field, "score.recorded", "/payload/bonus"},
-        {"duplicate key", payload_document("score.recorded", 1, "{" + score + R"(,"level":2})"),
-         Kind::duplicate_key, "", "/payload/level"},
-        {"duplicate top-level key", R"({"type":"session.ended","type":"session.ended","schema_version":1,"payload":{}})",
-         Kind::duplicate_key, "", "/type"},
-        {"invalid UTF-8", payload_document("user.registered", 1, "{\"user_id\":\"u\",\"name\":\"a\xC3\x28\",\"active\":true}"),
+        {"unknown field", payload_document("score.recorded", 1, "{" + score + R"(,"bonus":1})"), Kind::unknown_field,
+         "score.recorded", "/payload/bonus"},
+        {"duplicate key", payload_document("score.recorded", 1, "{" + score + R"(,"level":2})"), Kind::duplicate_key,
+         "", "/payload/level"},
+        {"duplicate top-level key",
+         R"({"type":"session.ended","type":"session.ended","schema_version":1,"payload":{}})", Kind::duplicate_key, "",
+         "/type"},
+        {"invalid UTF-8",
+         payload_document("user.registered", 1, "{\"user_id\":\"u\",\"name\":\"a\xC3\x28\",\"active\":true}"),
          Kind::invalid_utf8, "", "/payload/name"},
-        {"lone surrogate escape", payload_document("user.registered", 1, R"({"user_id":"u","name":"\ud800","active":true})"),
-         Kind::invalid_utf8, "", "/payload/name"},
-        {"payload not an object", payload_document("session.ended", 1, "[]"), Kind::wrong_type, "session.ended", "/payload"},
-        {"schema version 0", payload_document("session.ended", 0, "{}"), Kind::invalid_value, "session.ended", "/schema_version"},
+        {"lone surrogate escape",
+         payload_document("user.registered", 1, R"({"user_id":"u","name":"\ud800","active":true})"), Kind::invalid_utf8,
+         "", "/payload/name"},
+        {"payload not an object", payload_document("session.ended", 1, "[]"), Kind::wrong_type, "session.ended",
+         "/payload"},
+        {"schema version 0", payload_document("session.ended", 0, "{}"), Kind::invalid_value, "session.ended",
+         "/schema_version"},
         {"schema version from the future", payload_document("score.recorded", 2, "{" + score + "}"),
          Kind::newer_schema_version, "score.recorded", "/schema_version"},
         {"schema version not a number", R"({"type":"session.ended","schema_version":"1","payload":{}})",
@@ -238,15 +270,14 @@ TEST_CASE("serialization: nesting and size caps refuse oversized input before bu
     options.max_bytes = 256;
     const Codec codec(options);
     const std::string deep = std::string(20, '[') + std::string(20, ']');
-    const auto too_deep = decode_error_of([&] {
-        (void)codec.parse(payload_document("profile.tagged", 3, R"({"user_id":"u","tags":)" + deep + "}"));
-    });
+    const auto too_deep = decode_error_of(
+        [&] { (void)codec.parse(payload_document("profile.tagged", 3, R"({"user_id":"u","tags":)" + deep + "}")); });
     CHECK(too_deep.kind() == Kind::too_deep);
     CHECK(too_deep.json_path().rfind("/payload/tags/0/0/0", 0) == 0);
 
     const auto too_large = decode_error_of([&] {
-        (void)codec.parse(payload_document("user.registered", 1,
-                                           R"({"user_id":"u","name":")" + std::string(300, 'x') + R"(","active":true})"));
+        (void)codec.parse(payload_document(
+            "user.registered", 1, R"({"user_id":"u","name":")" + std::string(300, 'x') + R"(","active":true})"));
     });
     CHECK(too_large.kind() == Kind::too_large);
 
@@ -257,7 +288,8 @@ TEST_CASE("serialization: nesting and size caps refuse oversized input before bu
     CHECK(column.json_path().rfind("/payload", 0) == 0);
 
     // A document parsed elsewhere is checked for depth too.
-    const auto parsed = nlohmann::json::parse(payload_document("profile.tagged", 3, R"({"user_id":"u","tags":)" + deep + "}"));
+    const auto parsed =
+        nlohmann::json::parse(payload_document("profile.tagged", 3, R"({"user_id":"u","tags":)" + deep + "}"));
     CHECK(decode_error_of([&] { (void)codec.decode(parsed); }).kind() == Kind::too_deep);
 }
 
@@ -283,16 +315,16 @@ TEST_CASE("serialization: the durable-store API refuses bad columns with typed e
     CHECK(error.json_path() == "/metadata/event_id");
     CHECK(error.event_type() == "session.ended");
 
-    error = decode_error_of([&] { (void)codec.deserialize_metadata(R"({"event_id":"00000000-0000-0000-0000-000000000000"})"); });
+    error = decode_error_of(
+        [&] { (void)codec.deserialize_metadata(R"({"event_id":"00000000-0000-0000-0000-000000000000"})"); });
     CHECK(error.kind() == Kind::invalid_value);
 
     error = decode_error_of([&] { (void)codec.deserialize_metadata(R"({"correlation_id":"x"})"); });
     CHECK(error.kind() == Kind::missing_field);
     CHECK(error.json_path() == "/metadata/event_id");
 
-    error = decode_error_of([&] {
-        (void)codec.deserialize_metadata(R"({"event_id":"01890a5d-ac96-774b-bcce-b302099a8057","user":"x"})");
-    });
+    error = decode_error_of(
+        [&] { (void)codec.deserialize_metadata(R"({"event_id":"01890a5d-ac96-774b-bcce-b302099a8057","user":"x"})"); });
     CHECK(error.kind() == Kind::unknown_field);
     CHECK(error.json_path() == "/metadata/user");
 
@@ -303,7 +335,8 @@ TEST_CASE("serialization: the durable-store API refuses bad columns with typed e
 
 TEST_CASE("serialization: recorded-event documents check stream id, version, position and time") {
     const Codec codec;
-    orchestrix::RecordedEvent<CodecEvent> recorded{"s", 1, 1, SessionEnded{}, {orchestrix::Uuid::generate(), "", "", {}}};
+    orchestrix::RecordedEvent<CodecEvent> recorded{
+        "s", 1, 1, SessionEnded{}, {orchestrix::Uuid::generate(), "", "", {}}};
     const auto good = codec.encode(recorded);
     CHECK(codec.decode_recorded(good) == recorded);
     struct Case {
@@ -346,14 +379,14 @@ TEST_CASE("serialization: an upcaster chain v1 -> v2 -> v3 loads old JSON as the
           CodecEvent{expected});
     ProfileTagged from_v2 = expected;
     from_v2.counters = {{"visits", 4}};
-    CHECK(codec.parse(payload_document("profile.tagged", 2, R"({"user_id":"u1","tags":["x","y"],"counters":{"visits":4}})")) ==
+    CHECK(codec.parse(
+              payload_document("profile.tagged", 2, R"({"user_id":"u1","tags":["x","y"],"counters":{"visits":4}})")) ==
           CodecEvent{from_v2});
     CHECK(codec.deserialize_event("profile.tagged", 1, R"({"user_id":"u1","tags":["x","y"]})") == CodecEvent{expected});
 
     SECTION("an upcaster's output is held to the same strictness") {
-        const auto error = decode_error_of([&] {
-            (void)codec.parse(payload_document("profile.tagged", 1, R"({"user_id":"u1","tags":[1]})"));
-        });
+        const auto error = decode_error_of(
+            [&] { (void)codec.parse(payload_document("profile.tagged", 1, R"({"user_id":"u1","tags":[1]})")); });
         CHECK(error.kind() == Kind::wrong_type);
         CHECK(error.json_path() == "/payload/tags/0");
     }
@@ -361,9 +394,8 @@ TEST_CASE("serialization: an upcaster chain v1 -> v2 -> v3 loads old JSON as the
         Codec failing;
         failing.add_upcaster("profile.tagged", 1, [](nlohmann::json p) { return p.at("missing"); });
         failing.add_upcaster("profile.tagged", 2, [](nlohmann::json p) { return p; });
-        const auto error = decode_error_of([&] {
-            (void)failing.parse(payload_document("profile.tagged", 1, R"({"user_id":"u1","tags":[]})"));
-        });
+        const auto error = decode_error_of(
+            [&] { (void)failing.parse(payload_document("profile.tagged", 1, R"({"user_id":"u1","tags":[]})")); });
         CHECK(error.kind() == Kind::upcast_failed);
         CHECK(error.event_type() == "profile.tagged");
     }
@@ -372,9 +404,8 @@ TEST_CASE("serialization: an upcaster chain v1 -> v2 -> v3 loads old JSON as the
 TEST_CASE("serialization: a gap in the upcaster chain and misuse of the registry are reported") {
     Codec codec;
     codec.add_upcaster("profile.tagged", 2, [](nlohmann::json p) { return p; });
-    const auto error = decode_error_of([&] {
-        (void)codec.parse(payload_document("profile.tagged", 1, R"({"user_id":"u1","tags":[]})"));
-    });
+    const auto error = decode_error_of(
+        [&] { (void)codec.parse(payload_document("profile.tagged", 1, R"({"user_id":"u1","tags":[]})")); });
     CHECK(error.kind() == Kind::missing_upcaster);
     CHECK(error.json_path() == "/schema_version");
     CHECK(std::string(error.what()).find("from version 1 to 2") != std::string::npos);
@@ -450,8 +481,8 @@ TEST_CASE("serialization: parse_json reports the path of a duplicate key and esc
 
 TEST_CASE("serialization: times are RFC 3339 UTC with microseconds") {
     using namespace std::chrono;
-    const system_clock::time_point t = sys_days{year{2024} / 5 / 1} + hours{12} + minutes{34} + seconds{56} +
-                                       microseconds{123456} + nanoseconds{789};
+    const system_clock::time_point t =
+        sys_days{year{2024} / 5 / 1} + hours{12} + minutes{34} + seconds{56} + microseconds{123456} + nanoseconds{789};
     CHECK(orchestrix::to_rfc3339(t) == "2024-05-01T12:34:56.123456Z");
     CHECK(orchestrix::from_rfc3339("2024-05-01T12:34:56.123456Z") == floor<microseconds>(t));
     CHECK(orchestrix::from_rfc3339("2024-05-01T12:34:56Z") == floor<seconds>(t));
@@ -468,8 +499,8 @@ TEST_CASE("serialization: times are RFC 3339 UTC with microseconds") {
 TEST_CASE("serialization: DecodeError is an orchestrix::Error whose message names type, path and kind") {
     const Codec codec;
     try {
-        (void)codec.parse(payload_document("score.recorded", 1,
-                                           R"({"user_id":"u","level":300,"points":2,"total":3,"ratio":0.5})"));
+        (void)codec.parse(
+            payload_document("score.recorded", 1, R"({"user_id":"u","level":300,"points":2,"total":3,"ratio":0.5})"));
         FAIL("no error");
     } catch (const orchestrix::Error& e) {
         const std::string message = e.what();
@@ -501,9 +532,8 @@ TEST_CASE("serialization: the round-trip check accepts float precision and refus
     const auto ok = codec.deserialize_event("sensor.measured", 1, R"({"reading":0.1,"precise":2,"unit":"fahrenheit"})");
     CHECK(ok == SensorEvent{Measured{0.1F, 2.0, Unit::fahrenheit}});
 
-    auto error = decode_error_of([&] {
-        (void)codec.deserialize_event("sensor.measured", 1, R"({"reading":0.1,"precise":1,"unit":"kelvin"})");
-    });
+    auto error = decode_error_of(
+        [&] { (void)codec.deserialize_event("sensor.measured", 1, R"({"reading":0.1,"precise":1,"unit":"kelvin"})"); });
     CHECK(error.kind() == Kind::lossy_conversion);
     CHECK(error.json_path() == "/payload/unit");
 
@@ -514,7 +544,8 @@ TEST_CASE("serialization: the round-trip check accepts float precision and refus
     CHECK(error.json_path() == "/payload/reading");
 
     error = decode_error_of([&] { // 2^53 + 1 has no exact double
-        (void)codec.deserialize_event("sensor.measured", 1, R"({"reading":1,"precise":9007199254740993,"unit":"celsius"})");
+        (void)codec.deserialize_event("sensor.measured", 1,
+                                      R"({"reading":1,"precise":9007199254740993,"unit":"celsius"})");
     });
     CHECK(error.kind() == Kind::out_of_range);
     CHECK(error.json_path() == "/payload/precise");
@@ -525,8 +556,9 @@ TEST_CASE("serialization: unknown fields and the round-trip check can be relaxed
     orchestrix::DecodeOptions lenient;
     lenient.reject_unknown_fields = false;
     const orchestrix::JsonCodec<SensorEvent> tolerant(lenient);
-    CHECK(tolerant.deserialize_event("sensor.measured", 1, R"({"reading":1,"precise":1,"unit":"celsius","extra":[1]})") ==
-          SensorEvent{Measured{1.0F, 1.0, Unit::celsius}});
+    CHECK(
+        tolerant.deserialize_event("sensor.measured", 1, R"({"reading":1,"precise":1,"unit":"celsius","extra":[1]})") ==
+        SensorEvent{Measured{1.0F, 1.0, Unit::celsius}});
     // Still strict about values.
     CHECK(decode_error_of([&] {
               (void)tolerant.deserialize_event("sensor.measured", 1, R"({"reading":1,"precise":1,"unit":"kelvin"})");
@@ -570,8 +602,8 @@ TEST_CASE("serialization: a fraction too large for an integer field is a wrong t
     const Codec codec;
     for (const char* amount : {"18446744873709551615", "1e300", "-1e300", "-3.5", "300.5", "128.0"}) {
         INFO(amount);
-        const std::string payload = std::string(R"({"user_id":"u","level":)") + amount +
-                                    R"(,"points":2,"total":3,"ratio":0.5})";
+        const std::string payload =
+            std::string(R"({"user_id":"u","level":)") + amount + R"(,"points":2,"total":3,"ratio":0.5})";
         const auto error = decode_error_of([&] { (void)codec.parse(payload_document("score.recorded", 1, payload)); });
         CHECK(error.kind() == Kind::wrong_type);
         CHECK(error.json_path() == "/payload/level");
@@ -610,8 +642,8 @@ TEST_CASE("serialization: a fraction too large for an integer field is a wrong t
 
 TEST_CASE("serialization: a recorded_at outside system_clock's range is an invalid value") {
     using namespace std::chrono;
-    for (const char* text : {"9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "2262-04-12T00:00:00Z",
-                             "1677-09-21T00:00:00Z"}) {
+    for (const char* text :
+         {"9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z", "2262-04-12T00:00:00Z", "1677-09-21T00:00:00Z"}) {
         INFO(text);
         CHECK_FALSE(orchestrix::from_rfc3339(text).has_value());
     }

@@ -90,7 +90,8 @@ TEST_CASE("snapshot policy: an event predicate sees the events just saved") {
     CHECK(on_checkout(saved(2, checkout)));
     CHECK_FALSE(on_checkout(saved(1, no_checkout)));
 
-    const auto big_item = orchestrix::snapshot_when_event([](const ItemAdded& e) { return e.quantity * e.price_cents > 100; });
+    const auto big_item =
+        orchestrix::snapshot_when_event([](const ItemAdded& e) { return e.quantity * e.price_cents > 100; });
     CHECK_FALSE(big_item(saved(1, no_checkout)));
     CHECK(big_item(saved(1, {Envelope{ItemAdded{"b", 3, 50}}})));
 

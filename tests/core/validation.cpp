@@ -91,8 +91,7 @@ Register valid_registration() {
 
 TEST_CASE("not_empty, not_blank and required refuse a missing value and accept a present one", "[validation]") {
     check_table(not_empty(), {{"", false}, {" ", true}, {"a", true}, {"日", true}}, "not_empty");
-    check_table(not_blank(), {{"", false}, {" ", false}, {" \t\r\n", false}, {" a ", true}, {"ß", true}},
-                "not_blank");
+    check_table(not_blank(), {{"", false}, {" ", false}, {" \t\r\n", false}, {" a ", true}, {"ß", true}}, "not_blank");
     check_table(required(), {{"", false}, {"x", true}}, "required");
 
     CHECK_FALSE(check_value(std::optional<int>{}, required()).ok());
@@ -106,14 +105,15 @@ TEST_CASE("not_empty, not_blank and required refuse a missing value and accept a
 
 TEST_CASE("length rules count Unicode code points, not bytes, at every boundary", "[validation]") {
     // "é" is 2 bytes, "日" 3 bytes, "😀" 4 bytes: each one character.
-    check_table(max_length(3), {{"", true},
-                                {"abc", true},
-                                {"abcd", false},
-                                {"Zoë", true},             // 4 bytes, 3 characters
-                                {"日本語", true},           // 9 bytes, 3 characters
-                                {"日本語x", false},         // one over
-                                {"😀😀😀", true},           // 12 bytes
-                                {"e\xCC\x81\xCC\x81", true}}, // e + two combining accents: 3 code points
+    check_table(max_length(3),
+                {{"", true},
+                 {"abc", true},
+                 {"abcd", false},
+                 {"Zoë", true},                // 4 bytes, 3 characters
+                 {"日本語", true},             // 9 bytes, 3 characters
+                 {"日本語x", false},           // one over
+                 {"😀😀😀", true},                // 12 bytes
+                 {"e\xCC\x81\xCC\x81", true}}, // e + two combining accents: 3 code points
                 "max_length");
     check_table(min_length(2), {{"", false}, {"a", false}, {"ab", true}, {"ä", false}, {"äö", true}}, "min_length");
     check_table(length_between(2, 4),
@@ -139,7 +139,7 @@ TEST_CASE("length messages state the limit and the measured length, never the va
 
 TEST_CASE("a length rule refuses malformed UTF-8 instead of guessing its length", "[validation]") {
     for (const std::string& bad : {std::string("\xC3"), std::string("ab\xC3("), std::string("\xED\xA0\x80"),
-                                  std::string("\xC0\xAF"), std::string("\xF4\x90\x80\x80"), std::string("\xFF")}) {
+                                   std::string("\xC0\xAF"), std::string("\xF4\x90\x80\x80"), std::string("\xFF")}) {
         CAPTURE(bad);
         const auto result = check_value(bad, max_length(100));
         REQUIRE(result.size() == 1);
@@ -269,7 +269,9 @@ TEST_CASE("satisfies runs a custom predicate under its own rule name", "[validat
         "must start with a capital letter");
     check_table(starts_upper, {{"Anna", true}, {"anna", false}, {"", false}}, "capitalised");
     CHECK(check_value(std::string("anna"), starts_upper)[0].message == "must start with a capital letter");
-    CHECK(check_value(7, satisfies("even", [](int n) { return n % 2 == 0; }, "must be even"))[0].rule == "even");
+    CHECK(check_value(7, satisfies(
+                             "even", [](int n) { return n % 2 == 0; }, "must be even"))[0]
+              .rule == "even");
 }
 
 TEST_CASE("if_present checks an optional value only when there is one", "[validation]") {
@@ -309,7 +311,8 @@ TEST_CASE("a command with three violations reports all three with their paths", 
     INFO(result.to_string());
     REQUIRE(result.size() == 3);
     CHECK(result[0] == orchestrix::Violation{"name", "not_blank", "must not be blank"});
-    CHECK(result[1] == orchestrix::Violation{"email", "email_address", "must be an email address like name@example.com"});
+    CHECK(result[1] ==
+          orchestrix::Violation{"email", "email_address", "must be an email address like name@example.com"});
     CHECK(result[2] == orchestrix::Violation{"age", "in_range", "must be between 18 and 130"});
     CHECK(result.has("age"));
     CHECK(result.has("age", "in_range"));
@@ -363,11 +366,12 @@ TEST_CASE("object rules compare fields, and getters may compute a value", "[vali
         std::string confirmation;
         [[nodiscard]] std::size_t strength() const { return password.size(); }
     };
-    const auto rules = orchestrix::validator(
-        field("password", &ChangePassword::password, min_length(8)),
-        field("strength", &ChangePassword::strength, at_least(std::size_t{10})),
-        check("confirmation", "matches_password",
-              [](const ChangePassword& c) { return c.password == c.confirmation; }, "must equal the password"));
+    const auto rules = orchestrix::validator(field("password", &ChangePassword::password, min_length(8)),
+                                             field("strength", &ChangePassword::strength, at_least(std::size_t{10})),
+                                             check(
+                                                 "confirmation", "matches_password",
+                                                 [](const ChangePassword& c) { return c.password == c.confirmation; },
+                                                 "must equal the password"));
     const auto result = rules(ChangePassword{"secret", "secrets"});
     REQUIRE(result.size() == 3);
     CHECK(result[0].path == "password");

@@ -2,6 +2,7 @@
 
 #include "support/bus_events.hpp"
 #include "support/catch.hpp"
+#include "support/env.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +25,12 @@ static_assert(orchestrix::async_message_bus<AsyncBus, UserCreated>);
 static_assert(!orchestrix::message_bus<AsyncBus, UserCreated>);
 
 namespace {
+
+// Events each producer publishes in the stress tests: 5000 by default, ORCHESTRIX_BUS_STRESS_MESSAGES=250000 for
+// the full size.
+std::uint64_t stress_messages() {
+    return test_support::env_count("ORCHESTRIX_BUS_STRESS_MESSAGES", 5000, 1, 10'000'000);
+}
 
 // A gate handlers wait at until the test opens it.
 class Gate {
@@ -259,7 +266,7 @@ TEST_CASE("async bus: a coroutine handler's failure reaches the completion") {
 
 TEST_CASE("async bus: each subscriber sees every event once, in publish order, under concurrent publishers") {
     constexpr std::size_t producers = 4;
-    constexpr std::uint64_t per_producer = 5000;
+    const std::uint64_t per_producer = stress_messages();
     AsyncBus bus(orchestrix::AsyncBusOptions{.workers = 3, .capacity = 256});
     OrderChecker steady(producers);
     OrderChecker also_steady(producers);
@@ -317,7 +324,8 @@ TEST_CASE("async bus: each subscriber sees every event once, in publish order, u
 }
 
 TEST_CASE("async bus: a full queue fails fast when the caller asks") {
-    AsyncBus bus(orchestrix::AsyncBusOptions{.workers = 1, .capacity = 2, .overflow = orchestrix::OverflowPolicy::fail});
+    AsyncBus bus(
+        orchestrix::AsyncBusOptions{.workers = 1, .capacity = 2, .overflow = orchestrix::OverflowPolicy::fail});
     Gate gate;
     auto s = bus.subscribe<UserCreated>([&](const UserCreated&) { gate.pass(); });
     auto first = bus.publish(UserCreated{"1", ""});
@@ -420,7 +428,7 @@ TEST_CASE("async bus: shutdown delivers every accepted event, then refuses new o
 
 TEST_CASE("async bus: shutting down while publishers run ends every publish as delivered or refused") {
     constexpr std::size_t producers = 4;
-    constexpr std::uint64_t per_producer = 5000;
+    const std::uint64_t per_producer = stress_messages();
     AsyncBus bus(orchestrix::AsyncBusOptions{.workers = 2, .capacity = 64});
     Counter delivered;
     auto s = bus.subscribe<Numbered>([&](const Numbered&) { delivered.add(); });
@@ -439,7 +447,7 @@ TEST_CASE("async bus: shutting down while publishers run ends every publish as d
             }
         });
     }
-    delivered.wait_for(200);
+    delivered.wait_for(std::min<std::uint64_t>(200, producers * per_producer));
     bus.shutdown();
     const std::uint64_t delivered_at_shutdown = delivered.value();
     for (auto& t : threads) t.join();

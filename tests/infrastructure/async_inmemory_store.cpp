@@ -101,7 +101,8 @@ TEST_CASE("async store: operations issued before shutdown finish; later ones fai
     AsyncStore store(orchestrix::AsyncStoreOptions{.threads = 2});
     std::vector<orchestrix::Completion<orchestrix::AppendResult>> pending;
     for (int i = 0; i < 50; ++i) {
-        pending.push_back(store.append_async("s-" + std::to_string(i), {AccountOpened{}}, ExpectedVersion::no_stream()));
+        pending.push_back(
+            store.append_async("s-" + std::to_string(i), {AccountOpened{}}, ExpectedVersion::no_stream()));
     }
     store.shutdown();
     for (auto& p : pending) CHECK(p.ready());

@@ -35,8 +35,10 @@ using UserCommand = std::variant<CreateUser, RenameUser, DeleteUser>;
 TEST_CASE("command bus: a command goes to the one handler registered for its type") {
     orchestrix::CommandBus commands;
     std::vector<std::string> handled;
-    auto create = commands.register_handler<CreateUser>([&](const CreateUser& c) { handled.push_back("create:" + c.name); });
-    auto remove = commands.register_handler<DeleteUser>([&](const DeleteUser& c) { handled.push_back("delete:" + c.id); });
+    auto create =
+        commands.register_handler<CreateUser>([&](const CreateUser& c) { handled.push_back("create:" + c.name); });
+    auto remove =
+        commands.register_handler<DeleteUser>([&](const DeleteUser& c) { handled.push_back("delete:" + c.id); });
     CHECK(commands.has_handler<CreateUser>());
     CHECK_FALSE(commands.has_handler<RenameUser>());
 

@@ -28,10 +28,9 @@ struct OddCodec {
     [[nodiscard]] orchestrix::SerializedEvent serialize(const AccountEvent& e, const orchestrix::Metadata& m) const {
         return inner.serialize(e, m);
     }
-    [[nodiscard]] orchestrix::RecordedEvent<AccountEvent> deserialize(const orchestrix::SerializedEventView& row,
-                                                                      std::string stream, orchestrix::stream_version_t v,
-                                                                      orchestrix::position_t p,
-                                                                      std::chrono::system_clock::time_point t) const {
+    [[nodiscard]] orchestrix::RecordedEvent<AccountEvent>
+    deserialize(const orchestrix::SerializedEventView& row, std::string stream, orchestrix::stream_version_t v,
+                orchestrix::position_t p, std::chrono::system_clock::time_point t) const {
         if (row.type == "legacy.type") throw orchestrix::InvalidArgumentError("type", "no such type: legacy.type");
         if (row.type == "already.reported") {
             throw orchestrix::StoredEventDecodeError(
@@ -118,14 +117,13 @@ TEST_CASE("durable store: the retry analysis of stored rows") {
     std::vector<orchestrix::SerializedEvent> encoded;
     for (const auto& e : batch) encoded.push_back(codec.serialize(e.event, e.metadata));
     auto row = [&](std::size_t i, orchestrix::stream_version_t version) {
-        return std::optional<StoredEventRow>(
-            StoredEventRow{"acc", version, version + 10, encoded[i].type, encoded[i].schema_version, encoded[i].payload});
+        return std::optional<StoredEventRow>(StoredEventRow{"acc", version, version + 10, encoded[i].type,
+                                                            encoded[i].schema_version, encoded[i].payload});
     };
     using orchestrix::ExpectedVersion;
     const std::vector<std::optional<StoredEventRow>> none(2);
-    CHECK_FALSE(orchestrix::detail::check_idempotent_retry<AccountEvent>(codec, "acc", std::span(batch),
-                                                                         std::span(encoded), std::span(none),
-                                                                         ExpectedVersion::any(), 0));
+    CHECK_FALSE(orchestrix::detail::check_idempotent_retry<AccountEvent>(
+        codec, "acc", std::span(batch), std::span(encoded), std::span(none), ExpectedVersion::any(), 0));
     const std::vector<std::optional<StoredEventRow>> both{row(0, 3), row(1, 4)};
     const auto retry = orchestrix::detail::check_idempotent_retry<AccountEvent>(
         codec, "acc", std::span(batch), std::span(encoded), std::span(both), ExpectedVersion::exact(2), 4);
@@ -136,8 +134,7 @@ TEST_CASE("durable store: the retry analysis of stored rows") {
                                                                              ExpectedVersion::exact(3), 4),
                     orchestrix::ConcurrencyError);
     const std::vector<std::optional<StoredEventRow>> one{row(0, 3), std::nullopt};
-    CHECK_THROWS_AS(orchestrix::detail::check_idempotent_retry<AccountEvent>(codec, "acc", std::span(batch),
-                                                                             std::span(encoded), std::span(one),
-                                                                             ExpectedVersion::any(), 4),
+    CHECK_THROWS_AS(orchestrix::detail::check_idempotent_retry<AccountEvent>(
+                        codec, "acc", std::span(batch), std::span(encoded), std::span(one), ExpectedVersion::any(), 4),
                     orchestrix::IdempotencyError);
 }

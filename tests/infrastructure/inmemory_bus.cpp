@@ -64,9 +64,8 @@ TEST_CASE("sync bus: publishing a variant dispatches the alternative it holds") 
 TEST_CASE("sync bus: a recorded event reaches alternative, all-event and recorded-event handlers, in that order") {
     Bus bus;
     std::vector<std::string> calls;
-    auto recorded = bus.subscribe<Recorded>([&](const Recorded& r) {
-        calls.push_back("recorded:" + r.stream_id + "@" + std::to_string(r.version));
-    });
+    auto recorded = bus.subscribe<Recorded>(
+        [&](const Recorded& r) { calls.push_back("recorded:" + r.stream_id + "@" + std::to_string(r.version)); });
     auto all = bus.subscribe<UserEvent>(
         [&](const UserEvent& e) { calls.push_back("all:" + std::string(orchestrix::event_name_of(e))); });
     auto typed = bus.subscribe<UserCreated>([&](const UserCreated& e) { calls.push_back("typed:" + e.user_id); });

@@ -59,7 +59,8 @@ TEST_CASE("in-memory snapshot store: concurrent writers and readers see whole sn
                 const std::string id = "agg-" + std::to_string(t % 2);
                 store.save(Snapshot{id, "cart", v, 1, std::to_string(v), {}});
                 const auto latest = store.latest(id);
-                if (!latest || latest->state != std::to_string(latest->version)) throw std::logic_error("torn snapshot");
+                if (!latest || latest->state != std::to_string(latest->version))
+                    throw std::logic_error("torn snapshot");
             }
         });
     }

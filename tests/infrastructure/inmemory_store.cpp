@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 namespace {
 
@@ -40,8 +42,9 @@ static_assert(!orchestrix::event_store<int>);
 
 TEST_CASE("in-memory store: visit_stream hands stored events over in place") {
     Store store;
-    REQUIRE(store.append("acc", {MoneyDeposited{"acc", 5}, MoneyDeposited{"acc", 7}, MoneyDeposited{"acc", 11}},
-                         orchestrix::ExpectedVersion::no_stream())
+    REQUIRE(store
+                .append("acc", {MoneyDeposited{"acc", 5}, MoneyDeposited{"acc", 7}, MoneyDeposited{"acc", 11}},
+                        orchestrix::ExpectedVersion::no_stream())
                 .written);
     const auto copies = store.read_stream("acc");
     std::vector<const AccountEvent*> seen;
@@ -58,7 +61,8 @@ TEST_CASE("in-memory store: visit_stream hands stored events over in place") {
     CHECK(owned[1] == copies[2]);
     // In place: the same object is visited each time, not a copy.
     const AccountEvent* again = nullptr;
-    store.visit_stream("acc", 2, [&](const auto& e) { again = again ? again : &e.event(); }, 1);
+    store.visit_stream(
+        "acc", 2, [&](const auto& e) { again = again ? again : &e.event(); }, 1);
     CHECK(again == seen[0]);
     CHECK(store.visit_stream("missing", 1, [](const auto&) {}) == 0);
 }
@@ -109,8 +113,8 @@ TEST_CASE("in-memory store: readers and writers run concurrently") {
         threads.emplace_back([&, w] {
             const std::string stream = "s" + std::to_string(w);
             for (int i = 0; i < per_writer; ++i)
-                (void)store.append(stream, {MoneyDeposited{stream, i}}, orchestrix::ExpectedVersion::exact(
-                                                                            static_cast<std::uint64_t>(i)));
+                (void)store.append(stream, {MoneyDeposited{stream, i}},
+                                   orchestrix::ExpectedVersion::exact(static_cast<std::uint64_t>(i)));
         });
     }
     for (auto& t : threads) t.join();
@@ -127,4 +131,55 @@ TEST_CASE("in-memory store: growth past the largest version is refused") {
                     orchestrix::InvalidArgumentError);
     CHECK_THROWS_AS(orchestrix::detail::validate_growth("s", 0, orchestrix::max_version, 1),
                     orchestrix::InvalidArgumentError);
+}
+
+TEST_CASE("in-memory store: retries are recognised whatever order the ids were made in") {
+    // Ids in increasing order skip the id index; anything else consults it. Both must tell a retry from
+    // a new event and a reused id from a retry.
+    using orchestrix::ExpectedVersion;
+    using orchestrix::Uuid;
+    using Envelope = orchestrix::EventEnvelope<AccountEvent>;
+    const auto id = [](std::uint8_t high, std::uint8_t low) {
+        Uuid::bytes_type bytes{};
+        bytes[0] = high;
+        bytes[15] = low;
+        return Uuid{bytes};
+    };
+    const auto event = [](const Uuid& event_id, int amount) {
+        return Envelope{MoneyDeposited{"acc", amount}, orchestrix::Metadata{event_id, {}, {}, {}}};
+    };
+    Store store;
+    std::vector<Envelope> appended;
+    // Increasing, then decreasing, then a batch that is not ordered within itself, then increasing again.
+    const std::vector<std::vector<Uuid>> batches = {
+        {id(10, 1), id(10, 2)}, {id(9, 1)}, {id(5, 3), id(7, 1), id(6, 9)}, {id(20, 1)}, {id(8, 8), id(30, 1)}};
+    int amount = 0;
+    for (const auto& ids : batches) {
+        std::vector<Envelope> batch;
+        for (const auto& event_id : ids) batch.push_back(event(event_id, ++amount));
+        const auto version = store.stream_version("acc");
+        const auto result = store.append("acc", batch, ExpectedVersion::exact(version));
+        REQUIRE(result.written);
+        appended.insert(appended.end(), batch.begin(), batch.end());
+    }
+    REQUIRE(store.head_position() == appended.size());
+
+    // Every batch again: an idempotent retry, nothing written, the original positions reported.
+    std::size_t first = 0;
+    for (const auto& ids : batches) {
+        const std::span<const Envelope> batch(appended.data() + first, ids.size());
+        const auto retry = store.append("acc", batch, ExpectedVersion::any());
+        CHECK_FALSE(retry.written);
+        CHECK(retry.first_position == first + 1);
+        CHECK(retry.last_position == first + ids.size());
+        first += ids.size();
+    }
+    CHECK(store.head_position() == appended.size());
+
+    // A stored id with another payload is refused; a new id below every stored one is appended.
+    CHECK_THROWS_AS(store.append("acc", {event(id(9, 1), 999)}, ExpectedVersion::any()), orchestrix::IdempotencyError);
+    CHECK(store.append("acc", {event(id(1, 1), 1)}, ExpectedVersion::any()).written);
+    // A generated id after all that: greater than every stored id again.
+    CHECK(store.append("acc", {MoneyDeposited{"acc", 2}}, ExpectedVersion::any()).written);
+    CHECK(store.head_position() == appended.size() + 2);
 }

@@ -1,6 +1,7 @@
 #include <orchestrix/infrastructure/postgres_store.hpp>
 
 #include "support/catch.hpp"
+#include "support/env.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
@@ -36,7 +37,8 @@ struct PostgresStoreFactory {
     static constexpr int concurrency_threads = 8;
     static constexpr int concurrency_rounds = 60;
     std::unique_ptr<store_type> make() {
-        return std::make_unique<store_type>(test_support::fresh_postgres_database(), orchestrix::PostgresOptions{8, true});
+        return std::make_unique<store_type>(test_support::fresh_postgres_database(),
+                                            orchestrix::PostgresOptions{8, true});
     }
 };
 
@@ -54,8 +56,8 @@ public:
     std::string exec(const std::string& sql, const std::vector<std::string>& params = {}) {
         std::vector<const char*> values;
         for (const auto& p : params) values.push_back(p.c_str());
-        PGresult* r = PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                                   nullptr, 0);
+        PGresult* r =
+            PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
         const auto status = PQresultStatus(r);
         std::string first = status == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
         const std::string error = PQresultErrorMessage(r);
@@ -97,8 +99,9 @@ TEST_CASE("postgres store: events survive reconnecting, and a second store sees 
     std::vector<orchestrix::RecordedEvent<AccountEvent>> before;
     {
         Store store(url);
-        REQUIRE(store.append("acc-1", {AccountOpened{"acc-1", "Ada"}, MoneyDeposited{"acc-1", 50}},
-                             ExpectedVersion::no_stream())
+        REQUIRE(store
+                    .append("acc-1", {AccountOpened{"acc-1", "Ada"}, MoneyDeposited{"acc-1", 50}},
+                            ExpectedVersion::no_stream())
                     .written);
         before = store.read_all();
     }
@@ -187,8 +190,8 @@ TEST_CASE("postgres store: a reader polling after its checkpoint never skips an 
     RawConnection observer(url);
     bool waiting = false;
     for (int i = 0; i < 1000 && !waiting; ++i) {
-        waiting = observer.exec("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'events'::regclass") ==
-                  "1";
+        waiting =
+            observer.exec("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'events'::regclass") == "1";
         if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     CHECK(waiting);
@@ -221,10 +224,11 @@ TEST_CASE("postgres store: a reader polling after its checkpoint never skips an 
 TEST_CASE("postgres store: readers polling during concurrent appends see every event once, in order") {
     const auto url = test_support::fresh_postgres_database();
     Store store(url, {8, true});
-    constexpr int writers = 4;
-    constexpr int appends = 25;
-    constexpr int batch = 10;
-    constexpr std::size_t total = writers * appends * batch;
+    // ORCHESTRIX_PG_ORDER_WRITERS=10 ORCHESTRIX_PG_ORDER_APPENDS=100 for the full size.
+    const std::uint64_t writers = test_support::env_count("ORCHESTRIX_PG_ORDER_WRITERS", 4, 1, 64);
+    const std::uint64_t appends = test_support::env_count("ORCHESTRIX_PG_ORDER_APPENDS", 25, 1, 100'000);
+    constexpr std::uint64_t batch = 10;
+    const std::uint64_t total = writers * appends * batch;
     std::atomic<bool> done{false};
     std::vector<std::vector<orchestrix::position_t>> read_positions(2);
     std::vector<std::thread> readers;
@@ -245,12 +249,14 @@ TEST_CASE("postgres store: readers polling during concurrent appends see every e
         });
     }
     std::vector<std::thread> threads;
-    for (int w = 0; w < writers; ++w) {
+    for (std::uint64_t w = 0; w < writers; ++w) {
         threads.emplace_back([&, w] {
             const std::string stream = "writer-" + std::to_string(w);
-            for (int a = 0; a < appends; ++a) {
+            for (std::uint64_t a = 0; a < appends; ++a) {
                 std::vector<orchestrix::EventEnvelope<AccountEvent>> events;
-                for (int i = 0; i < batch; ++i) events.emplace_back(MoneyDeposited{stream, a * batch + i});
+                for (std::uint64_t i = 0; i < batch; ++i) {
+                    events.emplace_back(MoneyDeposited{stream, static_cast<std::int64_t>(a * batch + i)});
+                }
                 (void)store.append(stream, events, ExpectedVersion::any());
             }
         });
@@ -307,8 +313,15 @@ TEST_CASE("postgres store: an unreachable server is a store error") {
 
 TEST_CASE("postgres store: hostile stream ids are stored and read back byte for byte") {
     Store store(test_support::fresh_postgres_database());
-    const std::vector<std::string> ids{"x'; DROP TABLE events;--", "%", "_", "\\", "\xF0\x9F\x92\xB8 money \xF0\x9F\x8F\xA6",
-                                       "a\"b", "$1", "NULL", "{\"a\",\"b\"}"};
+    const std::vector<std::string> ids{"x'; DROP TABLE events;--",
+                                       "%",
+                                       "_",
+                                       "\\",
+                                       "\xF0\x9F\x92\xB8 money \xF0\x9F\x8F\xA6",
+                                       "a\"b",
+                                       "$1",
+                                       "NULL",
+                                       "{\"a\",\"b\"}"};
     for (const auto& id : ids) {
         REQUIRE(store.append(id, {MoneyDeposited{id, 1}}, ExpectedVersion::no_stream()).written);
     }

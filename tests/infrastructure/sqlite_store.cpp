@@ -1,6 +1,7 @@
 #include <orchestrix/infrastructure/sqlite_store.hpp>
 
 #include "support/catch.hpp"
+#include "support/env.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
@@ -83,8 +84,9 @@ TEST_CASE("sqlite store: events survive closing and reopening the file") {
     std::vector<orchestrix::RecordedEvent<AccountEvent>> before;
     {
         Store store(path);
-        REQUIRE(store.append("acc-1", {AccountOpened{"acc-1", "Ada"}, MoneyDeposited{"acc-1", 50}},
-                             ExpectedVersion::no_stream())
+        REQUIRE(store
+                    .append("acc-1", {AccountOpened{"acc-1", "Ada"}, MoneyDeposited{"acc-1", 50}},
+                            ExpectedVersion::no_stream())
                     .written);
         REQUIRE(store.append("acc-2", {AccountOpened{"acc-2", "Bob"}}, ExpectedVersion::no_stream()).written);
         before = store.read_all();
@@ -120,8 +122,9 @@ TEST_CASE("sqlite store: a damaged row is reported as a decode error naming its 
     test_support::TempDir dir;
     const auto path = dir.file("events.db");
     Store store(path);
-    REQUIRE(store.append("acc", {AccountOpened{"acc", "Ada"}, MoneyDeposited{"acc", 5}, MoneyDeposited{"acc", 6}},
-                         ExpectedVersion::no_stream())
+    REQUIRE(store
+                .append("acc", {AccountOpened{"acc", "Ada"}, MoneyDeposited{"acc", 5}, MoneyDeposited{"acc", 6}},
+                        ExpectedVersion::no_stream())
                 .written);
 
     auto expect_error = [&](orchestrix::DecodeError::Kind kind, const std::string& says) {
@@ -182,7 +185,8 @@ TEST_CASE("sqlite store: two stores on one file (two connections) append concurr
     constexpr int per_writer = 200;
     auto writer = [&](Store& store, const std::string& stream) {
         for (int i = 0; i < per_writer; ++i)
-            (void)store.append(stream, {MoneyDeposited{stream, i}}, ExpectedVersion::exact(static_cast<std::uint64_t>(i)));
+            (void)store.append(stream, {MoneyDeposited{stream, i}},
+                               ExpectedVersion::exact(static_cast<std::uint64_t>(i)));
     };
     std::thread a(writer, std::ref(first), "a");
     std::thread b(writer, std::ref(second), "b");
@@ -199,9 +203,9 @@ TEST_CASE("sqlite store: an event JSON cannot carry is refused and nothing is wr
     test_support::TempDir dir;
     Store store(dir.file("events.db"));
     REQUIRE(store.append("acc", {AccountOpened{"acc", "Ada"}}, ExpectedVersion::no_stream()).written);
-    CHECK_THROWS_AS(store.append("acc", {MoneyDeposited{"acc", 1}, AccountOpened{"acc", "bad\xC3("}},
-                                 ExpectedVersion::exact(1)),
-                    orchestrix::EncodeError);
+    CHECK_THROWS_AS(
+        store.append("acc", {MoneyDeposited{"acc", 1}, AccountOpened{"acc", "bad\xC3("}}, ExpectedVersion::exact(1)),
+        orchestrix::EncodeError);
     CHECK(store.stream_version("acc") == 1);
     CHECK(store.head_position() == 1);
 }
@@ -248,8 +252,7 @@ TEST_CASE("sqlite snapshot store: keeps the latest snapshot per aggregate across
 // A child appends with synchronous=FULL and reports each acknowledged append over a pipe; the parent kills
 // it at a random moment. Every acknowledged event must be there, no batch partly, and the file intact.
 TEST_CASE("sqlite store: acknowledged appends survive kill -9 of the writer") {
-    const char* env = std::getenv("ORCHESTRIX_CRASH_ROUNDS");
-    const int rounds = env != nullptr ? std::atoi(env) : 12;
+    const std::uint64_t rounds = test_support::env_count("ORCHESTRIX_CRASH_ROUNDS", 12, 1);
     test_support::TempDir dir;
     const auto path = dir.file("crash.db");
     { Store create(path); }
@@ -257,7 +260,7 @@ TEST_CASE("sqlite store: acknowledged appends survive kill -9 of the writer") {
     std::uniform_int_distribution<int> delay_ms(1, 50);
     std::set<std::int64_t> acknowledged;
     std::int64_t next = 0; // the first amount the next child writes
-    for (int round = 0; round < rounds; ++round) {
+    for (std::uint64_t round = 0; round < rounds; ++round) {
         int fds[2];
         REQUIRE(::pipe(fds) == 0);
         const pid_t child = ::fork();
@@ -267,8 +270,9 @@ TEST_CASE("sqlite store: acknowledged appends survive kill -9 of the writer") {
             try {
                 Store store(path);
                 for (std::int64_t amount = next;; amount += 3) {
-                    (void)store.append("crash", {MoneyDeposited{"crash", amount}, MoneyDeposited{"crash", amount + 1},
-                                                 MoneyDeposited{"crash", amount + 2}},
+                    (void)store.append("crash",
+                                       {MoneyDeposited{"crash", amount}, MoneyDeposited{"crash", amount + 1},
+                                        MoneyDeposited{"crash", amount + 2}},
                                        ExpectedVersion::any());
                     if (::write(fds[1], &amount, sizeof amount) != static_cast<ssize_t>(sizeof amount)) ::_exit(3);
                 }
@@ -289,7 +293,8 @@ TEST_CASE("sqlite store: acknowledged appends survive kill -9 of the writer") {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
         ::kill(child, SIGKILL);
-        while (::read(fds[0], &amount, sizeof amount) == static_cast<ssize_t>(sizeof amount)) acknowledged.insert(amount);
+        while (::read(fds[0], &amount, sizeof amount) == static_cast<ssize_t>(sizeof amount))
+            acknowledged.insert(amount);
         ::close(fds[0]);
         int status = 0;
         ::waitpid(child, &status, 0);
@@ -317,8 +322,8 @@ TEST_CASE("sqlite store: acknowledged appends survive kill -9 of the writer") {
 TEST_CASE("sqlite store: hostile stream ids are stored and read back byte for byte") {
     test_support::TempDir dir;
     Store store(dir.file("events.db"));
-    const std::vector<std::string> ids{"x'; DROP TABLE events;--", "%", "_", "\\", "\xF0\x9F\x92\xB8 money \xF0\x9F\x8F\xA6",
-                                       "a\"b", "?1", "NULL"};
+    const std::vector<std::string> ids{
+        "x'; DROP TABLE events;--", "%", "_", "\\", "\xF0\x9F\x92\xB8 money \xF0\x9F\x8F\xA6", "a\"b", "?1", "NULL"};
     for (const auto& id : ids) {
         REQUIRE(store.append(id, {MoneyDeposited{id, 1}}, ExpectedVersion::no_stream()).written);
     }

@@ -21,13 +21,13 @@
 
 namespace {
 
-using test_domain::AccountEvent;
-using test_domain::AccountOpened;
-using test_domain::MoneyDeposited;
 using orchestrix::ExpectedVersion;
 using orchestrix::FailurePolicy;
 using orchestrix::position_t;
 using orchestrix::PostgresTransaction;
+using test_domain::AccountEvent;
+using test_domain::AccountOpened;
+using test_domain::MoneyDeposited;
 using Store = orchestrix::PostgresEventStore<AccountEvent>;
 using Recorded = orchestrix::RecordedEvent<AccountEvent>;
 using Checkpoints = orchestrix::PostgresCheckpointStore;
@@ -93,15 +93,17 @@ TEST_CASE("postgres subscription: a slow append that commits after a faster one 
     RawConnection slow(url);
     slow.exec("BEGIN");
     const std::string id = orchestrix::Uuid::generate().to_string();
-    slow.exec("SELECT * FROM orchestrix_append('acc-slow', 0, 0, ARRAY['" + id +
-              "']::uuid[], ARRAY['account.opened'], ARRAY[1], ARRAY['{\"account_id\":\"acc-slow\",\"owner\":\"Slow\"}'],"
-              " ARRAY['{\"event_id\":\"" + id + "\"}'])");
+    slow.exec(
+        "SELECT * FROM orchestrix_append('acc-slow', 0, 0, ARRAY['" + id +
+        "']::uuid[], ARRAY['account.opened'], ARRAY[1], ARRAY['{\"account_id\":\"acc-slow\",\"owner\":\"Slow\"}'],"
+        " ARRAY['{\"event_id\":\"" +
+        id + "\"}'])");
     // The fast writer starts later and would commit first if it could.
     auto fast = std::async(std::launch::async, [&] {
         return store.append("acc-fast", {AccountOpened{"acc-fast", "Fast"}}, ExpectedVersion::no_stream());
     });
     CHECK(fast.wait_for(200ms) == std::future_status::timeout); // it waits for the slow one's lock
-    CHECK(subscription.checkpoint() == 1);                       // and nothing uncommitted was delivered
+    CHECK(subscription.checkpoint() == 1);                      // and nothing uncommitted was delivered
     slow.exec("COMMIT");
     const auto fast_result = fast.get();
     CHECK(fast_result.first_position == 3);
@@ -114,18 +116,18 @@ TEST_CASE("postgres subscription: a slow append that commits after a faster one 
 TEST_CASE("postgres projection: the read model and the checkpoint commit together, or neither does") {
     const auto url = test_support::fresh_postgres_database();
     Store store(url);
-    for (int i = 0; i < 6; ++i) store.append("acc-" + std::to_string(i), {MoneyDeposited{"x", i}}, ExpectedVersion::any());
+    for (int i = 0; i < 6; ++i)
+        store.append("acc-" + std::to_string(i), {MoneyDeposited{"x", i}}, ExpectedVersion::any());
     Checkpoints model(url);
     model.transact(create_model);
     int failures = 1;
-    Runner runner(
-        "pg", store, model,
-        [&](PostgresTransaction& tx, const Recorded& e) {
-            project(tx, e);
-            if (e.position == 4 && failures-- > 0) throw std::runtime_error("transient");
-            if (e.position == 6) throw std::runtime_error("poison");
-        },
-        {.on_failure = FailurePolicy::retry(2, 1ms), .batch_size = 10});
+    Runner runner("pg", store, model,
+                  [&](PostgresTransaction& tx, const Recorded& e) {
+                      project(tx, e);
+                      if (e.position == 4 && failures-- > 0) throw std::runtime_error("transient");
+                      if (e.position == 6) throw std::runtime_error("poison");
+                  },
+                  {.on_failure = FailurePolicy::retry(2, 1ms), .batch_size = 10});
     REQUIRE_THROWS_AS(runner.run_until_caught_up(), orchestrix::ProjectionStoppedError);
     CHECK(query(model, "SELECT count(*) FROM projected") == 5);
     CHECK(query(model, "SELECT count(DISTINCT position) FROM projected") == 5);
@@ -147,7 +149,8 @@ TEST_CASE("postgres projection: follows live appends, two runners never apply an
     b.start();
     position_t last = 0;
     for (int i = 0; i < 20; ++i) {
-        last = store.append("acc-" + std::to_string(i % 3), {MoneyDeposited{"x", i}}, ExpectedVersion::any()).last_position;
+        last = store.append("acc-" + std::to_string(i % 3), {MoneyDeposited{"x", i}}, ExpectedVersion::any())
+                   .last_position;
     }
     REQUIRE(a.wait_for(last, 20s));
     REQUIRE(b.wait_for(last, 20s));

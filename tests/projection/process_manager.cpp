@@ -13,11 +13,11 @@
 
 namespace {
 
+using orchestrix::ExpectedVersion;
+using orchestrix::Uuid;
 using test_domain::AccountEvent;
 using test_domain::AccountOpened;
 using test_domain::MoneyDeposited;
-using orchestrix::ExpectedVersion;
-using orchestrix::Uuid;
 using Store = orchestrix::InMemoryEventStore<AccountEvent>;
 using Checkpoints = orchestrix::InMemoryCheckpointStore;
 using Manager = orchestrix::ProcessManager<Store, Checkpoints>;
@@ -88,19 +88,18 @@ TEST_CASE("process manager: a command sent before a failed commit is sent again 
     BonusDesk desk;
     auto registration = commands.register_handler<GrantBonus>([&](const GrantBonus& c) { desk.handle(c); });
     bool crash = true;
-    Manager manager(
-        "welcome", store, checkpoints, commands,
-        [&](Manager::Step& step) {
-            if (const auto* opened = std::get_if<AccountOpened>(&step.event().event)) {
-                step.send(GrantBonus{step.command_id().to_string(), opened->account_id});
-                CHECK(step.sent() == 1);
-                if (crash) {
-                    crash = false;
-                    throw std::runtime_error("lost the database before the commit");
-                }
-            }
-        },
-        {.on_failure = orchestrix::FailurePolicy::retry(3, std::chrono::milliseconds(1))});
+    Manager manager("welcome", store, checkpoints, commands,
+                    [&](Manager::Step& step) {
+                        if (const auto* opened = std::get_if<AccountOpened>(&step.event().event)) {
+                            step.send(GrantBonus{step.command_id().to_string(), opened->account_id});
+                            CHECK(step.sent() == 1);
+                            if (crash) {
+                                crash = false;
+                                throw std::runtime_error("lost the database before the commit");
+                            }
+                        }
+                    },
+                    {.on_failure = orchestrix::FailurePolicy::retry(3, std::chrono::milliseconds(1))});
     store.append("acc-1", {AccountOpened{"acc-1", "Ada"}}, ExpectedVersion::no_stream());
     manager.run_until_caught_up();
     REQUIRE(desk.received.size() == 2);
@@ -112,8 +111,9 @@ TEST_CASE("process manager: a command without a handler stops the manager with a
     Store store;
     Checkpoints checkpoints;
     orchestrix::CommandBus commands;
-    Manager manager("welcome", store, checkpoints, commands,
-                    [](Manager::Step& step) { step.send(GrantBonus{step.command_id().to_string(), "x"}); });
+    Manager manager("welcome", store, checkpoints, commands, [](Manager::Step& step) {
+        step.send(GrantBonus{step.command_id().to_string(), "x"});
+    });
     store.append("acc-1", {AccountOpened{"acc-1", "Ada"}}, ExpectedVersion::no_stream());
     REQUIRE_THROWS_AS(manager.run_until_caught_up(), orchestrix::ProjectionStoppedError);
     REQUIRE(manager.failure());

@@ -17,14 +17,14 @@
 
 namespace {
 
-using test_domain::AccountEvent;
-using test_domain::AccountOpened;
-using test_domain::MoneyDeposited;
-using test_domain::MoneyWithdrawn;
 using orchestrix::ExpectedVersion;
 using orchestrix::FailureAction;
 using orchestrix::FailurePolicy;
 using orchestrix::position_t;
+using test_domain::AccountEvent;
+using test_domain::AccountOpened;
+using test_domain::MoneyDeposited;
+using test_domain::MoneyWithdrawn;
 using Store = orchestrix::InMemoryEventStore<AccountEvent>;
 using Recorded = orchestrix::RecordedEvent<AccountEvent>;
 using Checkpoints = orchestrix::InMemoryCheckpointStore;
@@ -66,8 +66,7 @@ TEST_CASE("projection: catches up over stored events in global order and keeps i
     open_and_deposit(store, "acc-2", 2);
     Checkpoints checkpoints;
     Balances model;
-    Runner runner("balances", store, checkpoints, [&](const Recorded& e) { model.apply(e); },
-                  {.batch_size = 2});
+    Runner runner("balances", store, checkpoints, [&](const Recorded& e) { model.apply(e); }, {.batch_size = 2});
     CHECK(runner.run_until_caught_up() == 7);
     CHECK(model.positions() == std::vector<position_t>{1, 2, 3, 4, 5, 6, 7});
     CHECK(model.balance["acc-1"] == 6);
@@ -130,9 +129,10 @@ TEST_CASE("projection: a filter by type or stream prefix passes over other event
         CHECK(runner.checkpoint() == 7);
     }
     SECTION("by both") {
-        Runner runner("both", store, checkpoints, record,
-                      {.filter = orchestrix::EventFilter::of_types({"account.withdrawn", "account.opened"})
-                                     .and_stream_prefix("acc-")});
+        Runner runner(
+            "both", store, checkpoints, record,
+            {.filter =
+                 orchestrix::EventFilter::of_types({"account.withdrawn", "account.opened"}).and_stream_prefix("acc-")});
         runner.run_until_caught_up();
         CHECK(seen == std::vector<std::string>{"acc-1:account.opened", "acc-1:account.withdrawn"});
     }
@@ -157,17 +157,18 @@ TEST_CASE("projection failure policy: retry calls the handler again until it suc
     int failures_left = 2;
     std::vector<position_t> seen;
     std::vector<std::pair<std::uint32_t, FailureAction>> reported;
-    Runner runner(
-        "retry", store, checkpoints,
-        [&](const Recorded& e) {
-            if (e.position == 3 && failures_left > 0) {
-                --failures_left;
-                throw std::runtime_error("database busy");
-            }
-            seen.push_back(e.position);
-        },
-        {.on_failure = FailurePolicy::retry(5, 1ms),
-         .on_error = [&](const orchestrix::EventFailure& f, FailureAction a) { reported.emplace_back(f.attempts, a); }});
+    Runner runner("retry", store, checkpoints,
+                  [&](const Recorded& e) {
+                      if (e.position == 3 && failures_left > 0) {
+                          --failures_left;
+                          throw std::runtime_error("database busy");
+                      }
+                      seen.push_back(e.position);
+                  },
+                  {.on_failure = FailurePolicy::retry(5, 1ms),
+                   .on_error = [&](const orchestrix::EventFailure& f, FailureAction a) {
+                       reported.emplace_back(f.attempts, a);
+                   }});
     runner.run_until_caught_up();
     CHECK(seen == std::vector<position_t>{1, 2, 3, 4});
     CHECK(runner.checkpoint() == 4);
@@ -183,13 +184,12 @@ TEST_CASE("projection failure policy: skip records the event, its position, type
     open_and_deposit(store, "acc-1", 3);
     Checkpoints checkpoints;
     std::vector<position_t> seen;
-    Runner runner(
-        "skip", store, checkpoints,
-        [&](const Recorded& e) {
-            if (e.position == 2) throw std::runtime_error("poison deposit");
-            seen.push_back(e.position);
-        },
-        {.on_failure = FailurePolicy::skip()});
+    Runner runner("skip", store, checkpoints,
+                  [&](const Recorded& e) {
+                      if (e.position == 2) throw std::runtime_error("poison deposit");
+                      seen.push_back(e.position);
+                  },
+                  {.on_failure = FailurePolicy::skip()});
     runner.run_until_caught_up();
     CHECK(seen == std::vector<position_t>{1, 3, 4});
     CHECK(runner.checkpoint() == 4);
@@ -228,13 +228,12 @@ TEST_CASE("projection failure policy: stop halts at the poison event and reports
     Checkpoints checkpoints;
     std::vector<position_t> seen;
     bool poison = true;
-    Runner runner(
-        "stop", store, checkpoints,
-        [&](const Recorded& e) {
-            if (e.position == 3 && poison) throw std::runtime_error("cannot apply");
-            seen.push_back(e.position);
-        },
-        {.on_failure = FailurePolicy::stop()});
+    Runner runner("stop", store, checkpoints,
+                  [&](const Recorded& e) {
+                      if (e.position == 3 && poison) throw std::runtime_error("cannot apply");
+                      seen.push_back(e.position);
+                  },
+                  {.on_failure = FailurePolicy::stop()});
 
     SECTION("driven by the caller: poll_once throws with the event and the error") {
         try {

@@ -3,6 +3,7 @@
 #include <orchestrix/projection/sqlite_projection.hpp>
 
 #include "support/catch.hpp"
+#include "support/env.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
@@ -13,8 +14,8 @@
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <csignal>
@@ -23,13 +24,13 @@
 
 namespace {
 
-using test_domain::AccountEvent;
-using test_domain::AccountOpened;
-using test_domain::MoneyDeposited;
 using orchestrix::ExpectedVersion;
 using orchestrix::FailurePolicy;
 using orchestrix::position_t;
 using orchestrix::SqliteTransaction;
+using test_domain::AccountEvent;
+using test_domain::AccountOpened;
+using test_domain::MoneyDeposited;
 using Store = orchestrix::SqliteEventStore<AccountEvent>;
 using Recorded = orchestrix::RecordedEvent<AccountEvent>;
 using Checkpoints = orchestrix::SqliteCheckpointStore;
@@ -37,12 +38,6 @@ using Runner = orchestrix::Projection<Store, Checkpoints>;
 using namespace std::chrono_literals;
 
 const orchestrix::SqliteOptions quick{orchestrix::SqliteSynchronous::normal, std::chrono::milliseconds(5000)};
-
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-    const char* value = std::getenv(name);
-    if (value == nullptr || *value == '\0') return fallback;
-    return std::strtoull(value, nullptr, 10);
-}
 
 // Appends `count` deposits of 1..count (in batches) to streams acc-0..acc-9.
 void append_deposits(Store& store, std::uint64_t first, std::uint64_t count) {
@@ -81,13 +76,12 @@ TEST_CASE("sqlite projection: the read model and the checkpoint commit together,
     append_deposits(store, 0, 6);
     Checkpoints model(dir.file("model.db"), quick);
     model.transact(create_model);
-    Runner runner(
-        "stop-at-4", store, model,
-        [](SqliteTransaction& tx, const Recorded& e) {
-            project(tx, e); // written, then the handler fails: the write must not survive
-            if (e.position == 4) throw std::runtime_error("poison");
-        },
-        {.on_failure = FailurePolicy::stop(), .batch_size = 10});
+    Runner runner("stop-at-4", store, model,
+                  [](SqliteTransaction& tx, const Recorded& e) {
+                      project(tx, e); // written, then the handler fails: the write must not survive
+                      if (e.position == 4) throw std::runtime_error("poison");
+                  },
+                  {.on_failure = FailurePolicy::stop(), .batch_size = 10});
     REQUIRE_THROWS_AS(runner.run_until_caught_up(), orchestrix::ProjectionStoppedError);
     CHECK(count(model, "SELECT count(*) FROM projected") == 3);
     CHECK(count(model, "SELECT max(position) FROM projected") == 3);
@@ -102,13 +96,12 @@ TEST_CASE("sqlite projection: a failed batch is replayed one event at a time wit
     Checkpoints model(dir.file("model.db"), quick);
     model.transact(create_model);
     int failures = 1;
-    Runner runner(
-        "retry", store, model,
-        [&](SqliteTransaction& tx, const Recorded& e) {
-            project(tx, e);
-            if (e.position == 17 && failures-- > 0) throw std::runtime_error("transient");
-        },
-        {.on_failure = FailurePolicy::retry(3, 1ms), .batch_size = 20});
+    Runner runner("retry", store, model,
+                  [&](SqliteTransaction& tx, const Recorded& e) {
+                      project(tx, e);
+                      if (e.position == 17 && failures-- > 0) throw std::runtime_error("transient");
+                  },
+                  {.on_failure = FailurePolicy::retry(3, 1ms), .batch_size = 20});
     runner.run_until_caught_up();
     CHECK(count(model, "SELECT count(*) FROM projected") == 50);
     CHECK(count(model, "SELECT count(DISTINCT position) FROM projected") == 50);
@@ -121,13 +114,12 @@ TEST_CASE("sqlite projection: skip records the poison event and commits the rest
     append_deposits(store, 0, 5);
     Checkpoints model(dir.file("model.db"), quick);
     model.transact(create_model);
-    Runner runner(
-        "skip", store, model,
-        [](SqliteTransaction& tx, const Recorded& e) {
-            project(tx, e);
-            if (e.position == 2) throw std::runtime_error("bad row");
-        },
-        {.on_failure = FailurePolicy::skip()});
+    Runner runner("skip", store, model,
+                  [](SqliteTransaction& tx, const Recorded& e) {
+                      project(tx, e);
+                      if (e.position == 2) throw std::runtime_error("bad row");
+                  },
+                  {.on_failure = FailurePolicy::skip()});
     runner.run_until_caught_up();
     CHECK(count(model, "SELECT count(*) FROM projected") == 4);
     CHECK(count(model, "SELECT count(*) FROM projected WHERE position = 2") == 0);
@@ -179,9 +171,7 @@ TEST_CASE("sqlite checkpoint store: bad input is refused with a typed error and 
     model.save("p", 4);
     REQUIRE_THROWS_AS(model.transact([](SqliteTransaction& tx) { tx.run("INSERT INTO nowhere VALUES (1)"); }),
                       orchestrix::SqliteError);
-    REQUIRE_THROWS_AS(model.transact([](SqliteTransaction& tx) {
-        tx.run("SELECT ?1", std::uint64_t{1} << 63U);
-    }),
+    REQUIRE_THROWS_AS(model.transact([](SqliteTransaction& tx) { tx.run("SELECT ?1", std::uint64_t{1} << 63U); }),
                       orchestrix::InvalidArgumentError);
     try {
         model.transact([&](SqliteTransaction& tx) { model.advance(tx, "p", 3, 9); });
@@ -198,8 +188,8 @@ TEST_CASE("sqlite checkpoint store: bad input is refused with a typed error and 
 }
 
 TEST_CASE("sqlite projection: exactly once while the projector is killed with SIGKILL at random points") {
-    const std::uint64_t rounds = env_or("ORCHESTRIX_KILL_ROUNDS", 10);
-    const std::uint64_t total = env_or("ORCHESTRIX_KILL_EVENTS", 5000);
+    const std::uint64_t rounds = test_support::env_count("ORCHESTRIX_KILL_ROUNDS", 10, 1);
+    const std::uint64_t total = test_support::env_count("ORCHESTRIX_KILL_EVENTS", 5000, 1);
     test_support::TempDir dir;
     const std::string events_path = dir.file("events.db");
     const std::string model_path = dir.file("model.db");
@@ -207,13 +197,14 @@ TEST_CASE("sqlite projection: exactly once while the projector is killed with SI
         Checkpoints model(model_path, quick);
         model.transact(create_model);
     }
-    std::mt19937_64 random(env_or("ORCHESTRIX_KILL_SEED", std::random_device{}()));
+    std::mt19937_64 random(test_support::env_count("ORCHESTRIX_KILL_SEED", std::random_device{}()));
     std::vector<position_t> observed{0};
     std::uint64_t appended = 0;
     std::uint64_t killed = 0;
     for (std::uint64_t round = 0; round < rounds; ++round) {
         // More events arrive between crashes: half of them before the first round, the rest spread out.
-        const std::uint64_t target = round == 0 ? total / 2 : total / 2 + (total - total / 2) * round / (rounds - 1 == 0 ? 1 : rounds - 1);
+        const std::uint64_t target =
+            round == 0 ? total / 2 : total / 2 + (total - total / 2) * round / (rounds - 1 == 0 ? 1 : rounds - 1);
         if (target > appended) {
             Store store(events_path, quick);
             append_deposits(store, appended, target - appended);
@@ -244,7 +235,8 @@ TEST_CASE("sqlite projection: exactly once while the projector is killed with SI
         if (round % 5 != 4) {
             char started = 0;
             (void)::read(ready[0], &started, 1);
-            std::this_thread::sleep_for(std::chrono::microseconds(random() % 30'000 + env_or("ORCHESTRIX_KILL_EXTRA_US", 0)));
+            std::this_thread::sleep_for(
+                std::chrono::microseconds(random() % 30'000 + test_support::env_count("ORCHESTRIX_KILL_EXTRA_US", 0)));
         } else {
             std::this_thread::sleep_for(std::chrono::microseconds(random() % 5'000));
         }
@@ -280,6 +272,5 @@ TEST_CASE("sqlite projection: exactly once while the projector is killed with SI
     CHECK(count(model, "SELECT count(DISTINCT position) FROM projected") == static_cast<std::int64_t>(total));
     CHECK(count(model, "SELECT count(*) FROM (SELECT position FROM projected GROUP BY position HAVING count(*) > 1)") ==
           0);
-    CHECK(count(model, "SELECT sum(amount) FROM projected") ==
-          static_cast<std::int64_t>(total * (total + 1) / 2));
+    CHECK(count(model, "SELECT sum(amount) FROM projected") == static_cast<std::int64_t>(total * (total + 1) / 2));
 }

@@ -13,11 +13,11 @@
 
 namespace {
 
+using orchestrix::ExpectedVersion;
+using orchestrix::position_t;
 using test_domain::AccountEvent;
 using test_domain::AccountOpened;
 using test_domain::MoneyDeposited;
-using orchestrix::ExpectedVersion;
-using orchestrix::position_t;
 using Store = orchestrix::InMemoryEventStore<AccountEvent>;
 using Recorded = orchestrix::RecordedEvent<AccountEvent>;
 using namespace std::chrono_literals;
@@ -39,7 +39,8 @@ struct Seen {
 
 TEST_CASE("catch-up subscription: delivers stored events after its start position, then live ones") {
     Store store;
-    for (int i = 0; i < 5; ++i) store.append("acc-" + std::to_string(i), {AccountOpened{"a", "b"}}, ExpectedVersion::no_stream());
+    for (int i = 0; i < 5; ++i)
+        store.append("acc-" + std::to_string(i), {AccountOpened{"a", "b"}}, ExpectedVersion::no_stream());
     Seen seen;
     // A poll interval far beyond the test's waits: only the store's notification can deliver live events in time.
     orchestrix::CatchUpSubscription<Store> subscription(store, 2, [&](const Recorded& e) { seen.add(e); },
@@ -65,9 +66,8 @@ TEST_CASE("catch-up subscription: driven by the caller, with a filter") {
     store.append("acc-1", {AccountOpened{"a", "x"}}, ExpectedVersion::no_stream());
     store.append("order-2", {MoneyDeposited{"o", 1}}, ExpectedVersion::no_stream());
     Seen seen;
-    orchestrix::CatchUpSubscription<Store> subscription(
-        store, 0, [&](const Recorded& e) { seen.add(e); },
-        {.filter = orchestrix::EventFilter::stream_prefix("order-")});
+    orchestrix::CatchUpSubscription<Store> subscription(store, 0, [&](const Recorded& e) { seen.add(e); },
+                                                        {.filter = orchestrix::EventFilter::stream_prefix("order-")});
     CHECK(subscription.poll_once() == 3);
     CHECK(subscription.poll_once() == 0);
     CHECK(seen.get() == std::vector<position_t>{1, 3});

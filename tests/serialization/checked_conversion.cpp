@@ -114,8 +114,8 @@ TEST_CASE("checked conversion: a value that decodes into something else is refus
         CHECK(e.json_path() == "/payload/scores/1");
     }
     SECTION("what decodes exactly is accepted") {
-        const auto t = orchestrix::from_checked_json<Tagged>(nlohmann::json::parse(R"({"tags":["a","b"],"scores":[3]})"),
-                                                             "test.type", "", {});
+        const auto t = orchestrix::from_checked_json<Tagged>(
+            nlohmann::json::parse(R"({"tags":["a","b"],"scores":[3]})"), "test.type", "", {});
         CHECK(t == Tagged{{"a", "b"}, {3}});
     }
 }

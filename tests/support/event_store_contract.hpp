@@ -52,8 +52,8 @@ std::size_t total_events(const Store& store) {
 
 } // namespace contract
 
-TEMPLATE_LIST_TEST_CASE("contract: a new stream gets versions from 1 and global positions in order",
-                        "[contract]", ORCHESTRIX_CONTRACT_STORES) {
+TEMPLATE_LIST_TEST_CASE("contract: a new stream gets versions from 1 and global positions in order", "[contract]",
+                        ORCHESTRIX_CONTRACT_STORES) {
     using namespace contract;
     TestType factory;
     auto store = factory.make();
@@ -325,8 +325,8 @@ TEMPLATE_LIST_TEST_CASE("contract: malformed stream ids are refused and change n
 
     // The longest id is fine, and hostile-looking ids are stored byte for byte.
     const std::string longest(orchestrix::max_stream_id_length, 'L');
-    const std::vector<std::string> odd{longest, "it's \"quoted\"", "'; DROP TABLE events; --", "%_*?[]\\",
-                                       "naïve/ünïcödé/日本", " leading and trailing "};
+    const std::vector<std::string> odd{longest,    "it's \"quoted\"",    "'; DROP TABLE events; --",
+                                       "%_*?[]\\", "naïve/ünïcödé/日本", " leading and trailing "};
     for (const auto& stream : odd) {
         REQUIRE(store->append(stream, deposits(stream, 1), ExpectedVersion::no_stream()).written);
         const auto read = store->read_stream(stream, 1, orchestrix::unlimited);

@@ -126,8 +126,8 @@ public:
     /// Stops the server and removes its directory.
     void stop() noexcept {
         if (started_) {
-            const std::string command = as_user_ + q(bin_ / "pg_ctl") + " -D " + q(dir_ / "data") +
-                                        " -m immediate -w stop > /dev/null 2>&1";
+            const std::string command =
+                as_user_ + q(bin_ / "pg_ctl") + " -D " + q(dir_ / "data") + " -m immediate -w stop > /dev/null 2>&1";
             [[maybe_unused]] const int rc = std::system(command.c_str());
             started_ = false;
         }

@@ -13,7 +13,9 @@
 
 namespace test_domain {
 // JSON for the failure messages: the fixture shows payloads through to_json when an event has one.
-inline void to_json(nlohmann::json& j, const AccountOpened& e) { j = {{"account_id", e.account_id}, {"owner", e.owner}}; }
+inline void to_json(nlohmann::json& j, const AccountOpened& e) {
+    j = {{"account_id", e.account_id}, {"owner", e.owner}};
+}
 inline void to_json(nlohmann::json& j, const MoneyDeposited& e) { j = {{"amount", e.amount}}; }
 inline void to_json(nlohmann::json& j, const MoneyWithdrawn& e) { j = {{"amount", e.amount}}; }
 } // namespace test_domain
@@ -82,8 +84,10 @@ TEST_CASE("fixture: a command that raises the expected events passes", "[fixture
     const std::vector<test_domain::AccountEvent> history{AccountOpened{"acc", "Ann"}};
     const std::vector<test_domain::AccountEvent> expected{MoneyDeposited{"acc", 3}};
     REQUIRE_NOTHROW(AggregateFixture<Account>{}.given(history).when(test_domain::Deposit{3}).then(expected));
-    REQUIRE_NOTHROW(AggregateFixture<Wallet>{}.given().when(OpenWithDeposit{"w", 5}).then(AccountOpened{"w", "owner"},
-                                                                                            MoneyDeposited{"w", 5}));
+    REQUIRE_NOTHROW(AggregateFixture<Wallet>{}
+                        .given()
+                        .when(OpenWithDeposit{"w", 5})
+                        .then(AccountOpened{"w", "owner"}, MoneyDeposited{"w", 5}));
 }
 
 TEST_CASE("fixture: a wrong event is shown next to the expected one", "[fixture]") {
@@ -104,7 +108,9 @@ TEST_CASE("fixture: a wrong event is shown next to the expected one", "[fixture]
 
 TEST_CASE("fixture: events in the wrong order are called out as such", "[fixture]") {
     const std::string message = failure_of([] {
-        AggregateFixture<Wallet>{}.when(OpenWithDeposit{"w", 5}).then(MoneyDeposited{"w", 5}, AccountOpened{"w", "owner"});
+        AggregateFixture<Wallet>{}
+            .when(OpenWithDeposit{"w", 5})
+            .then(MoneyDeposited{"w", 5}, AccountOpened{"w", "owner"});
     });
     INFO(message);
     CHECK(contains(message, "then() failed: the command raised the expected events, but in another order"));
@@ -120,7 +126,7 @@ TEST_CASE("fixture: a missing or an extra event is shown against (none)", "[fixt
     });
     INFO(missing);
     CHECK(contains(missing, "expected 1 event, but the command raised 2"));
-    CHECK(contains(missing, "     1  account.opened"));    // equal row: no marker
+    CHECK(contains(missing, "     1  account.opened")); // equal row: no marker
     CHECK(contains(missing, "  *  2  (none)"));
     CHECK(contains(missing, "| account.deposited {\"amount\":5}"));
 }
@@ -153,7 +159,8 @@ TEST_CASE("fixture: then_error checks the type and the message of the exception"
     CHECK(contains(wrong_type, "then_error<std::logic_error>() failed: expected the command to throw "
                                "std::logic_error, but it threw test_domain::InsufficientFunds: insufficient funds"));
     const std::string wrong_text = failure_of([&] { fixture.then_error<std::runtime_error>("overdrawn"); });
-    CHECK(contains(wrong_text, "expected a message containing \"overdrawn\", but the message is \"insufficient funds\""));
+    CHECK(
+        contains(wrong_text, "expected a message containing \"overdrawn\", but the message is \"insufficient funds\""));
 
     const std::string succeeded = failure_of([] {
         AggregateFixture<Account>{}.given(AccountOpened{"acc", "Ann"}).when(test_domain::Deposit{1}).then_error();
@@ -175,8 +182,9 @@ TEST_CASE("fixture: a validation error is an error like any other", "[fixture]")
         void handle(const Named& n) { raise(AccountOpened{"g", n.name}); }
         void apply(const AccountOpened&) {}
     };
-    REQUIRE_NOTHROW(AggregateFixture<Greeter>{}.when(Named{" "}).then_error<orchestrix::ValidationError>(
-        "name: must not be blank (not_blank)"));
+    REQUIRE_NOTHROW(AggregateFixture<Greeter>{}
+                        .when(Named{" "})
+                        .then_error<orchestrix::ValidationError>("name: must not be blank (not_blank)"));
     REQUIRE_NOTHROW(AggregateFixture<Greeter>{}.when(Named{"Ann"}).then(AccountOpened{"g", "Ann"}));
 }
 
@@ -193,7 +201,8 @@ TEST_CASE("fixture: then_nothing passes only when nothing happened", "[fixture]"
     CHECK(contains(raised, "(none)"));
     CHECK(contains(raised, "account.deposited {\"amount\":2}"));
 
-    const std::string threw = failure_of([] { AggregateFixture<Account>{}.when(test_domain::Deposit{2}).then_nothing(); });
+    const std::string threw =
+        failure_of([] { AggregateFixture<Account>{}.when(test_domain::Deposit{2}).then_nothing(); });
     CHECK(contains(threw, "expected no events, but the command threw std::logic_error: account not open"));
 
     struct Noop {};
@@ -205,16 +214,19 @@ TEST_CASE("fixture: then_nothing passes only when nothing happened", "[fixture]"
 }
 
 TEST_CASE("fixture: misuse is reported, not ignored", "[fixture]") {
-    CHECK(contains(failure_of([] { AggregateFixture<Account>{}.then(); }), "then() needs a command: call when(command) first"));
+    CHECK(contains(failure_of([] { AggregateFixture<Account>{}.then(); }),
+                   "then() needs a command: call when(command) first"));
     CHECK(contains(failure_of([] { AggregateFixture<Account>{}.then_nothing(); }), "call when(command) first"));
-    CHECK(contains(failure_of([] {
-                       AggregateFixture<Account>{}.when(test_domain::OpenAccount{"a", "b"}).given(AccountOpened{"a", "b"});
-                   }),
-                   "given() after when()"));
-    CHECK(contains(failure_of([] {
-                       AggregateFixture<Account>{}.when(test_domain::OpenAccount{"a", "b"}).when(test_domain::Deposit{1});
-                   }),
-                   "when() after when()"));
+    CHECK(contains(
+        failure_of([] {
+            AggregateFixture<Account>{}.when(test_domain::OpenAccount{"a", "b"}).given(AccountOpened{"a", "b"});
+        }),
+        "given() after when()"));
+    CHECK(
+        contains(failure_of([] {
+                     AggregateFixture<Account>{}.when(test_domain::OpenAccount{"a", "b"}).when(test_domain::Deposit{1});
+                 }),
+                 "when() after when()"));
     // A history the aggregate refuses, and an earlier command that fails.
     CHECK(contains(failure_of([] { AggregateFixture<Account>{}.given_commands(test_domain::Deposit{1}); }),
                    "given_commands(): test_domain::Deposit threw std::logic_error: account not open"));

@@ -54,7 +54,9 @@ public:
 namespace detail {
 template <class Command>
 void validate_if_declared(const Command& c) {
-    if constexpr (requires { { c.validate() } -> std::same_as<bool>; }) {
+    if constexpr (requires {
+                      { c.validate() } -> std::same_as<bool>;
+                  }) {
         if (!c.validate()) throw CommandRejectedError("command refused: its validate() returned false");
     } else if constexpr (requires { c.validate().throw_if_invalid(); }) {
         c.validate().throw_if_invalid();
@@ -115,7 +117,7 @@ public:
             return std::visit([this](const auto& alternative) -> decltype(auto) { return this->execute(alternative); },
                               cmd);
         } else {
-            if constexpr (!requires(Derived& d, const Command& c) { d.handle(c); }) {
+            if constexpr (!requires(Derived & d, const Command& c) { d.handle(c); }) {
                 (void)sizeof(detail::missing_handle_overload<Derived, Command>);
             } else {
                 detail::validate_if_declared(cmd);
@@ -156,10 +158,10 @@ public:
     /// Rebuilds an aggregate from its history: a range of `RecordedEvent<Events>` (versions checked, they
     /// must run 1, 2, 3, ...) or of `Events`.
     template <class History>
-        requires requires(History& h) {
-            std::begin(h);
-            std::end(h);
-        }
+    requires requires(History& h) {
+        std::begin(h);
+        std::end(h);
+    }
     [[nodiscard]] static Derived from_history(History&& history) {
         Derived aggregate{};
         for (const auto& e : history) aggregate.replay(e);
@@ -200,7 +202,7 @@ private:
     }
     template <class E>
     static constexpr void check_apply() noexcept {
-        if constexpr (!requires(Derived& d, const E& e) { d.apply(e); }) {
+        if constexpr (!requires(Derived & d, const E& e) { d.apply(e); }) {
             (void)sizeof(detail::missing_apply_overload<Derived, E>);
         }
     }

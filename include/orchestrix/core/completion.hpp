@@ -1,8 +1,8 @@
 #pragma once
 
 #include <orchestrix/core/error.hpp>
+#include <orchestrix/detail/chrono.hpp>
 
-#include <chrono>
 #include <condition_variable>
 #include <coroutine>
 #include <exception>
@@ -112,10 +112,8 @@ template <class T>
 struct completion_promise_base {
     std::optional<T> value;
     template <class U>
-        requires std::convertible_to<U, T>
-    void return_value(U&& v) {
-        value.emplace(std::forward<U>(v));
-    }
+    requires std::convertible_to<U, T>
+    void return_value(U&& v) { value.emplace(std::forward<U>(v)); }
 };
 template <>
 struct completion_promise_base<void> {

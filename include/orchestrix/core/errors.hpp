@@ -35,16 +35,15 @@ private:
 class IdempotencyError : public Error {
 public:
     enum class Reason : std::uint8_t {
-        duplicate_in_batch,      ///< the same event id appears twice in one batch
-        partial_overlap,         ///< some ids of the batch are stored already, others are not
-        different_payload,       ///< a stored id was sent again with another event
-        different_stream,        ///< a stored id was sent again for another stream
-        different_order,         ///< the stored ids were sent again in another order or grouping
+        duplicate_in_batch, ///< the same event id appears twice in one batch
+        partial_overlap,    ///< some ids of the batch are stored already, others are not
+        different_payload,  ///< a stored id was sent again with another event
+        different_stream,   ///< a stored id was sent again for another stream
+        different_order,    ///< the stored ids were sent again in another order or grouping
     };
 
     IdempotencyError(Reason reason, std::string stream, Uuid event_id)
-        : Error(describe(reason, stream, event_id)), reason_(reason), stream_(std::move(stream)),
-          event_id_(event_id) {}
+        : Error(describe(reason, stream, event_id)), reason_(reason), stream_(std::move(stream)), event_id_(event_id) {}
 
     [[nodiscard]] Reason reason() const noexcept { return reason_; }
     [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
@@ -54,12 +53,15 @@ private:
     static std::string describe(Reason reason, const std::string& stream, const Uuid& id) {
         std::string where = "append to stream '" + stream + "' refused: event id " + id.to_string();
         switch (reason) {
-        case Reason::duplicate_in_batch: return where + " appears more than once in the batch";
+        case Reason::duplicate_in_batch:
+            return where + " appears more than once in the batch";
         case Reason::partial_overlap:
             return where + " is already stored but other events of the batch are not (a retry must resend "
                            "exactly the same batch)";
-        case Reason::different_payload: return where + " is already stored with a different event";
-        case Reason::different_stream: return where + " is already stored in another stream";
+        case Reason::different_payload:
+            return where + " is already stored with a different event";
+        case Reason::different_stream:
+            return where + " is already stored in another stream";
         case Reason::different_order:
             return where + " is already stored, but the batch does not repeat the stored events in order";
         }

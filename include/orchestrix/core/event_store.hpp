@@ -47,11 +47,13 @@ struct AppendResult {
 /// - `stream_version(stream)` is the stream's current version (0 if it does not exist).
 template <class S>
 concept event_store = requires(S& store, const S& const_store, std::string_view stream,
-                               std::span<const EventEnvelope<typename S::event_type>> events,
-                               ExpectedVersion expected, std::uint64_t number) {
+                               std::span<const EventEnvelope<typename S::event_type>> events, ExpectedVersion expected,
+                               std::uint64_t number) {
     requires event_variant<typename S::event_type>;
     { store.append(stream, events, expected) } -> std::same_as<AppendResult>;
-    { const_store.read_stream(stream, number, number) } -> std::same_as<std::vector<RecordedEvent<typename S::event_type>>>;
+    {
+        const_store.read_stream(stream, number, number)
+        } -> std::same_as<std::vector<RecordedEvent<typename S::event_type>>>;
     { const_store.read_all(number, number) } -> std::same_as<std::vector<RecordedEvent<typename S::event_type>>>;
     { const_store.stream_version(stream) } -> std::same_as<stream_version_t>;
 };
@@ -60,11 +62,11 @@ concept event_store = requires(S& store, const S& const_store, std::string_view 
 /// histories at full speed. The callback receives a `RecordedEventView<Events>`, valid during the call;
 /// `visit_stream` returns the number of events visited.
 template <class S>
-concept visitable_event_store =
-    event_store<S> && requires(const S& store, std::string_view stream, std::uint64_t number,
-                               void (*visitor)(const RecordedEventView<typename S::event_type>&)) {
-        { store.visit_stream(stream, number, visitor) } -> std::same_as<std::uint64_t>;
-    };
+concept visitable_event_store = event_store<S> &&
+    requires(const S& store, std::string_view stream, std::uint64_t number,
+             void (*visitor)(const RecordedEventView<typename S::event_type>&)) {
+    { store.visit_stream(stream, number, visitor) } -> std::same_as<std::uint64_t>;
+};
 
 namespace detail {
 
@@ -114,8 +116,7 @@ inline void validate_stream_id(std::string_view stream) {
     if (stream.empty()) throw InvalidArgumentError("stream", "stream id must not be empty");
     if (stream.size() > max_stream_id_length) {
         throw InvalidArgumentError("stream", "stream id is " + std::to_string(stream.size()) +
-                                                 " bytes long; the limit is " +
-                                                 std::to_string(max_stream_id_length));
+                                                 " bytes long; the limit is " + std::to_string(max_stream_id_length));
     }
     if (stream.find('\0') != std::string_view::npos) {
         throw InvalidArgumentError("stream", "stream id must not contain a NUL character");
@@ -133,6 +134,11 @@ void validate_batch_ids(std::string_view stream, std::span<const EventEnvelope<E
                                                      "' refused: an event has the nil UUID as its id");
         }
     }
+    // Strictly increasing ids (what one thread's Uuid::generate makes) cannot repeat.
+    bool increasing = true;
+    for (std::size_t i = 1; i < events.size() && increasing; ++i)
+        increasing = events[i - 1].metadata.event_id < events[i].metadata.event_id;
+    if (increasing) return;
     if (events.size() <= 16) {
         for (std::size_t i = 0; i < events.size(); ++i)
             for (std::size_t j = i + 1; j < events.size(); ++j)

@@ -30,9 +30,7 @@ public:
     enum class Kind : std::uint8_t { any, no_stream, stream_exists, exact };
 
     [[nodiscard]] static constexpr ExpectedVersion any() noexcept { return ExpectedVersion{Kind::any, 0}; }
-    [[nodiscard]] static constexpr ExpectedVersion no_stream() noexcept {
-        return ExpectedVersion{Kind::no_stream, 0};
-    }
+    [[nodiscard]] static constexpr ExpectedVersion no_stream() noexcept { return ExpectedVersion{Kind::no_stream, 0}; }
     [[nodiscard]] static constexpr ExpectedVersion stream_exists() noexcept {
         return ExpectedVersion{Kind::stream_exists, 0};
     }
@@ -54,10 +52,14 @@ public:
     /// Whether a stream currently at `current` (0 = no stream) satisfies this expectation.
     [[nodiscard]] constexpr bool matches(stream_version_t current) const noexcept {
         switch (kind_) {
-        case Kind::any: return true;
-        case Kind::no_stream: return current == 0;
-        case Kind::stream_exists: return current > 0;
-        case Kind::exact: return current == value_;
+        case Kind::any:
+            return true;
+        case Kind::no_stream:
+            return current == 0;
+        case Kind::stream_exists:
+            return current > 0;
+        case Kind::exact:
+            return current == value_;
         }
         return false;
     }
@@ -74,10 +76,14 @@ private:
 /// "any", "no stream", "stream exists" or "exactly 5": for error messages and logs.
 [[nodiscard]] inline std::string to_string(ExpectedVersion expected) {
     switch (expected.kind()) {
-    case ExpectedVersion::Kind::any: return "any";
-    case ExpectedVersion::Kind::no_stream: return "no stream";
-    case ExpectedVersion::Kind::stream_exists: return "stream exists";
-    case ExpectedVersion::Kind::exact: return "exactly " + std::to_string(expected.value());
+    case ExpectedVersion::Kind::any:
+        return "any";
+    case ExpectedVersion::Kind::no_stream:
+        return "no stream";
+    case ExpectedVersion::Kind::stream_exists:
+        return "stream exists";
+    case ExpectedVersion::Kind::exact:
+        return "exactly " + std::to_string(expected.value());
     }
     return "unknown";
 }

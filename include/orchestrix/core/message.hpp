@@ -2,8 +2,8 @@
 
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/uuid.hpp>
+#include <orchestrix/detail/chrono.hpp>
 
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -198,7 +198,7 @@ template <event_variant V>
 /// A command: a plain, movable struct. It may declare `validate()`, which runs before its handler.
 template <class C>
 concept command = std::is_class_v<std::remove_cvref_t<C>> && std::move_constructible<std::remove_cvref_t<C>> &&
-                  !event<std::remove_cvref_t<C>>;
+    !event<std::remove_cvref_t<C>>;
 
 /// What travels with an event besides its payload.
 struct Metadata {
@@ -222,7 +222,7 @@ struct EventEnvelope {
     Metadata metadata;
 
     template <class E>
-        requires alternative_of<E, Events> || std::same_as<std::remove_cvref_t<E>, Events>
+    requires alternative_of<E, Events> || std::same_as<std::remove_cvref_t<E>, Events>
     EventEnvelope(E&& e) // NOLINT(google-explicit-constructor): an event is naturally an envelope
         : event(std::forward<E>(e)), metadata{Uuid::generate(), {}, {}, {}} {}
 

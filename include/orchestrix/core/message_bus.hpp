@@ -1,6 +1,5 @@
 #pragma once
 
-#include <orchestrix/core/completion.hpp>
 #include <orchestrix/core/error.hpp>
 #include <orchestrix/core/message.hpp>
 
@@ -195,8 +194,8 @@ private:
         for (std::size_t i = 0; i < failures.size(); ++i) {
             const HandlerFailure& f = failures[i];
             if (i > 0) text += "; ";
-            text += "subscription " + std::to_string(f.subscription_id) + " on '" + f.event_type + "' threw: " +
-                    f.message;
+            text +=
+                "subscription " + std::to_string(f.subscription_id) + " on '" + f.event_type + "' threw: " + f.message;
         }
         return text;
     }
@@ -241,6 +240,9 @@ concept message_bus = requires(Bus& bus, const E& e, void (*handler)(const E&)) 
     { bus.template subscribe<E>(handler) } -> std::same_as<Subscription>;
     { bus.publish(e) } -> std::same_as<void>;
 };
+
+template <class T>
+class Completion; // core/completion.hpp: the concept below names the type without needing its definition
 
 /// An asynchronous bus for event type `E`: `publish(e)` returns at once with a `Completion<void>` that
 /// becomes ready when every handler has run.

@@ -4,15 +4,15 @@
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/snapshot.hpp>
+#include <orchestrix/detail/chrono.hpp>
 
-#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <span>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -94,15 +94,16 @@ public:
                   "Repository with snapshots: the aggregate needs a stable type name; add "
                   "`static constexpr std::string_view aggregate_type_name = \"cart\";` to it");
 
-    explicit Repository(Store& store, std::string stream_prefix = {})
-        requires(!snapshotting)
+    explicit Repository(Store& store, std::string stream_prefix = {}) requires(!snapshotting)
         : store_(&store), prefix_(std::move(stream_prefix)) {}
 
     /// A repository that reads and takes snapshots. Throws `InvalidArgumentError` if `settings.state`
     /// lacks its encode or decode function.
-    Repository(Store& store, Snapshots& snapshots, SnapshotSettings<Aggregate> settings, std::string stream_prefix = {})
-        requires snapshotting
-        : store_(&store), prefix_(std::move(stream_prefix)), snapshots_(&snapshots), settings_(std::move(settings)) {
+    Repository(Store& store, Snapshots& snapshots, SnapshotSettings<Aggregate> settings,
+               std::string stream_prefix = {}) requires snapshotting : store_(&store),
+                                                                       prefix_(std::move(stream_prefix)),
+                                                                       snapshots_(&snapshots),
+                                                                       settings_(std::move(settings)) {
         if (!settings_.state.encode || !settings_.state.decode) {
             throw InvalidArgumentError("settings", "SnapshotSettings::state is empty: set it to "
                                                    "orchestrix::json_state_codec<Aggregate>() (from "
@@ -136,8 +137,8 @@ public:
                 context.stream_id = stream;
                 context.version = aggregate.version();
                 context.events_replayed = replayed;
-                context.rebuild_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                    std::chrono::steady_clock::now() - started);
+                context.rebuild_time =
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
                 if (wants_snapshot(context)) take_snapshot(stream, aggregate);
             }
         }
@@ -205,11 +206,7 @@ public:
     [[nodiscard]] Store& store() const noexcept { return *store_; }
 
     /// The snapshot store (only for a repository with snapshots).
-    [[nodiscard]] Snapshots& snapshots() const noexcept
-        requires snapshotting
-    {
-        return *snapshots_;
-    }
+    [[nodiscard]] Snapshots& snapshots() const noexcept requires snapshotting { return *snapshots_; }
 
 private:
     // Replays the events of `stream` from `from` on onto `aggregate`; returns how many.
@@ -271,8 +268,8 @@ private:
         if (snapshot->schema_version != schema) {
             report(snapshot->schema_version < schema ? Reason::old_schema_version : Reason::newer_schema_version,
                    stream, snapshot->version,
-                   where + " has schema version " + std::to_string(snapshot->schema_version) +
-                       ", the aggregate's is " + std::to_string(schema) + "; replaying the full history");
+                   where + " has schema version " + std::to_string(snapshot->schema_version) + ", the aggregate's is " +
+                       std::to_string(schema) + "; replaying the full history");
             return std::nullopt;
         }
         const stream_version_t current = store_->stream_version(stream);

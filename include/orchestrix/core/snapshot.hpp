@@ -9,9 +9,9 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/detail/chrono.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <functional>
@@ -200,7 +200,7 @@ struct SnapshotEither : detail::snapshot_policy_base {
 /// A policy object (one of the above, or a combination of them).
 template <class P>
 concept snapshot_policy = std::derived_from<std::remove_cvref_t<P>, detail::snapshot_policy_base> &&
-                          std::copy_constructible<std::remove_cvref_t<P>>;
+    std::copy_constructible<std::remove_cvref_t<P>>;
 
 /// Both policies: a snapshot whenever either wants one.
 template <snapshot_policy A, snapshot_policy B>

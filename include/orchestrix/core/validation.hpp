@@ -1,6 +1,7 @@
 #pragma once
 
 #include <orchestrix/core/error.hpp>
+#include <orchestrix/detail/range.hpp>
 
 #include <charconv>
 #include <concepts>
@@ -10,7 +11,6 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
-#include <ranges>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -209,7 +209,7 @@ template <class T>
 concept string_like = std::convertible_to<const T&, std::string_view>;
 
 template <class T>
-concept sized_collection = !string_like<T> && std::ranges::sized_range<const T>;
+concept sized_collection = !string_like<T> && sized_iterable<const T>;
 
 template <class T>
 concept optional_like = !string_like<T> && requires(const T& v) {
@@ -250,8 +250,8 @@ concept has_empty = requires(const T& v) {
                 if ((next & 0xC0U) != 0x80U) return std::nullopt;
                 code = (code << 6U) | (next & 0x3FU);
             }
-            if ((length == 2 && code < 0x80U) || (length == 3 && code < 0x800U) ||
-                (length == 4 && code < 0x10000U) || code > 0x10FFFFU || (code >= 0xD800U && code <= 0xDFFFU)) {
+            if ((length == 2 && code < 0x80U) || (length == 3 && code < 0x800U) || (length == 4 && code < 0x10000U) ||
+                code > 0x10FFFFU || (code >= 0xD800U && code <= 0xDFFFU)) {
                 return std::nullopt;
             }
         }
@@ -304,7 +304,9 @@ template <class T>
 }
 
 template <class Rule>
-inline constexpr bool is_gate = requires { requires Rule::gate; };
+inline constexpr bool is_gate = requires {
+    requires Rule::gate;
+};
 
 /// Applies `rules` to `value` in order; a failed presence rule (`required`, `not_empty`, `not_blank`) skips
 /// the rest, so a missing value is reported once. Returns whether all passed.
@@ -314,7 +316,9 @@ bool apply_rules(const T& value, ValidationContext& ctx, const std::tuple<Rules.
     bool stopped = false;
     auto one = [&](const auto& rule) {
         using Rule = std::remove_cvref_t<decltype(rule)>;
-        if constexpr (!requires { { rule.check(value, ctx) } -> std::same_as<bool>; }) {
+        if constexpr (!requires {
+                          { rule.check(value, ctx) } -> std::same_as<bool>;
+                      }) {
             static_assert(validation_false<Rule>,
                           "orchestrix validation: a rule cannot check this value's type (named as 'T' above), "
                           "e.g. a length rule on a number or a range rule on a string. Use length rules "
@@ -333,6 +337,14 @@ bool apply_rules(const T& value, ValidationContext& ctx, const std::tuple<Rules.
     return all_passed;
 }
 
+/// Both arithmetic (compared with mixed-sign care), or ordered against each other with `<` both ways.
+template <class T, class Bound>
+concept orderable_with = (std::is_arithmetic_v<T> && std::is_arithmetic_v<Bound>) ||
+                         requires(const T& v, const Bound& b) {
+    { v < b } -> std::convertible_to<bool>;
+    { b < v } -> std::convertible_to<bool>;
+};
+
 } // namespace detail
 
 /// The rule factories. Bring them into scope where rules are declared: `using namespace orchestrix::rules;`.
@@ -343,7 +355,7 @@ namespace rules {
 struct Required {
     static constexpr bool gate = true;
     template <class T>
-        requires detail::optional_like<T> || detail::has_empty<T>
+    requires detail::optional_like<T> || detail::has_empty<T>
     bool check(const T& v, detail::ValidationContext& ctx) const {
         bool present = false;
         if constexpr (detail::optional_like<T>) {
@@ -393,7 +405,7 @@ struct Length {
     bool bytes = false;
 
     template <class T>
-        requires detail::string_like<T> || detail::sized_collection<T>
+    requires detail::string_like<T> || detail::sized_collection<T>
     bool check(const T& v, detail::ValidationContext& ctx) const {
         std::size_t n = 0;
         std::string_view singular = "item";
@@ -439,8 +451,9 @@ struct Length {
 [[nodiscard]] inline Length min_length(std::size_t n) { return {n, static_cast<std::size_t>(-1), "min_length"}; }
 [[nodiscard]] inline Length max_length(std::size_t n) { return {0, n, "max_length"}; }
 [[nodiscard]] inline Length length_between(std::size_t min, std::size_t max) {
-    if (min > max) throw InvalidArgumentError("min", "length_between: min (" + std::to_string(min) +
-                                                         ") is greater than max (" + std::to_string(max) + ")");
+    if (min > max)
+        throw InvalidArgumentError("min", "length_between: min (" + std::to_string(min) + ") is greater than max (" +
+                                              std::to_string(max) + ")");
     return {min, max, "length_between"};
 }
 /// At most `n` bytes of a string (a storage limit, as opposed to `max_length`'s characters).
@@ -454,10 +467,7 @@ struct Range {
     std::string_view rule;
 
     template <class T>
-        requires(std::is_arithmetic_v<T> && std::is_arithmetic_v<Bound>) || requires(const T& v, const Bound& b) {
-            { v < b } -> std::convertible_to<bool>;
-            { b < v } -> std::convertible_to<bool>;
-        }
+    requires detail::orderable_with<T, Bound>
     bool check(const T& v, detail::ValidationContext& ctx) const {
         const bool below = min && (detail::is_nan(v) || detail::less(v, *min));
         const bool above = max && (detail::is_nan(v) || detail::less(*max, v));
@@ -476,9 +486,13 @@ struct Range {
     }
 };
 template <class Bound>
-[[nodiscard]] Range<Bound> at_least(Bound min) { return {std::move(min), std::nullopt, "at_least"}; }
+[[nodiscard]] Range<Bound> at_least(Bound min) {
+    return {std::move(min), std::nullopt, "at_least"};
+}
 template <class Bound>
-[[nodiscard]] Range<Bound> at_most(Bound max) { return {std::nullopt, std::move(max), "at_most"}; }
+[[nodiscard]] Range<Bound> at_most(Bound max) {
+    return {std::nullopt, std::move(max), "at_most"};
+}
 template <class Bound>
 [[nodiscard]] Range<Bound> in_range(Bound min, Bound max) {
     if (detail::less(max, min)) throw InvalidArgumentError("min", "in_range: min is greater than max");
@@ -549,7 +563,7 @@ struct OneOf {
     std::vector<V> allowed;
 
     template <class T>
-        requires std::equality_comparable_with<const T&, const V&>
+    requires std::equality_comparable_with<const T&, const V&>
     bool check(const T& v, detail::ValidationContext& ctx) const {
         for (const auto& a : allowed) {
             if (v == a) return true;
@@ -574,8 +588,7 @@ struct OneOf {
 }
 /// For numbers, enums and other equality-comparable values: `one_of({1, 2, 5})`.
 template <class V>
-    requires(!detail::string_like<V>)
-[[nodiscard]] OneOf<V> one_of(std::initializer_list<V> allowed) {
+[[nodiscard]] OneOf<V> one_of(std::initializer_list<V> allowed) requires(!detail::string_like<V>) {
     return {std::vector<V>(allowed)};
 }
 
@@ -587,7 +600,7 @@ struct Satisfies {
     std::string message;
 
     template <class T>
-        requires std::predicate<const Predicate&, const T&>
+    requires std::predicate<const Predicate&, const T&>
     bool check(const T& v, detail::ValidationContext& ctx) const {
         if (std::invoke(predicate, v)) return true;
         ctx.fail(rule, message);
@@ -605,11 +618,13 @@ template <class... Rules>
 struct Each {
     std::tuple<Rules...> rules;
 
-    template <std::ranges::input_range T>
-        requires(!detail::string_like<T>)
-    bool check(const T& collection, detail::ValidationContext& ctx) const {
+    template <detail::iterable T>
+    bool check(const T& collection, detail::ValidationContext& ctx) const requires(!detail::string_like<T>) {
         bool ok = true;
-        if constexpr (requires { typename T::key_type; typename T::mapped_type; }) {
+        if constexpr (requires {
+                          typename T::key_type;
+                          typename T::mapped_type;
+                      }) {
             for (const auto& [key, value] : collection) {
                 const auto scope = ctx.key(key_text(key));
                 ok = detail::apply_rules(value, ctx, rules) && ok;
@@ -646,7 +661,7 @@ struct IfPresent {
     std::tuple<Rules...> rules;
 
     template <class T>
-        requires detail::optional_like<T> || detail::has_empty<T>
+    requires detail::optional_like<T> || detail::has_empty<T>
     bool check(const T& v, detail::ValidationContext& ctx) const {
         if constexpr (detail::optional_like<T>) {
             return !v || detail::apply_rules(*v, ctx, rules);
@@ -664,7 +679,7 @@ template <class... Rules>
 /// under the field's (`address.city`, `items[3].sku`).
 struct Nested {
     template <class T>
-        requires requires(const T& v) { v.validate(); }
+    requires requires(const T& v) { v.validate(); }
     bool check(const T& v, detail::ValidationContext& ctx) const {
         static_assert(std::is_same_v<decltype(v.validate()), ValidationResult>,
                       "orchestrix::rules::nested(): the nested type's validate() must return "
@@ -685,7 +700,7 @@ struct Field {
     std::tuple<Rules...> rules;
 
     template <class Object>
-        requires std::invocable<const Getter&, const Object&>
+    requires std::invocable<const Getter&, const Object&>
     bool check(const Object& object, detail::ValidationContext& ctx) const {
         const auto scope = ctx.member(name);
         decltype(auto) value = std::invoke(getter, object);
@@ -711,7 +726,7 @@ struct Check {
     std::string message;
 
     template <class Object>
-        requires std::predicate<const Predicate&, const Object&>
+    requires std::predicate<const Predicate&, const Object&>
     bool check(const Object& object, detail::ValidationContext& ctx) const {
         if (std::invoke(predicate, object)) return true;
         const auto scope = ctx.member(path);

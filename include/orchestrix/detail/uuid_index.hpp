@@ -71,7 +71,7 @@ private:
     };
 
     [[nodiscard]] std::size_t mask() const noexcept { return slots_.size() - 1; }
-    [[nodiscard]] std::size_t home(const Uuid& id) const noexcept { return std::hash<Uuid>{}(id) & mask(); }
+    [[nodiscard]] std::size_t home(const Uuid& id) const noexcept { return std::hash<Uuid>{}(id)&mask(); }
 
     void place(const Uuid& id, std::uint64_t value) noexcept {
         std::size_t i = home(id);

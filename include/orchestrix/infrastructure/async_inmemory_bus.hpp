@@ -86,7 +86,8 @@ public:
 
     explicit AsyncInMemoryBus(AsyncBusOptions options = {}) : state_(std::make_shared<State>(options)) {
         if (options.workers == 0) throw InvalidArgumentError("workers", "AsyncInMemoryBus needs at least 1 worker");
-        if (options.capacity == 0) throw InvalidArgumentError("capacity", "AsyncInMemoryBus needs a capacity of at least 1");
+        if (options.capacity == 0)
+            throw InvalidArgumentError("capacity", "AsyncInMemoryBus needs a capacity of at least 1");
         workers_.reserve(options.workers);
         for (std::size_t i = 0; i < options.workers; ++i) {
             workers_.emplace_back([state = state_](std::stop_token stop) { state->work(stop); });
@@ -198,11 +199,11 @@ private:
     static constexpr std::size_t recorded_slot = alternatives + 1;
 
     template <class M>
-    static constexpr bool subscribable = alternative_of<M, Events> || std::is_same_v<M, Events> ||
-                                         std::is_same_v<M, recorded_type>;
+    static constexpr bool subscribable =
+        alternative_of<M, Events> || std::is_same_v<M, Events> || std::is_same_v<M, recorded_type>;
 
     template <class M>
-    static constexpr std::size_t slot_of = alternative_of<M, Events>  ? detail::variant_index_v<M, Events>
+    static constexpr std::size_t slot_of = alternative_of<M, Events>   ? detail::variant_index_v<M, Events>
                                            : std::is_same_v<M, Events> ? all_slot
                                                                        : recorded_slot;
 
@@ -210,8 +211,8 @@ private:
     struct Publication {
         std::variant<Events, recorded_type> payload;
         std::string_view name;
-        std::size_t remaining = 0;             // subscribers still to finish; guarded by State::mutex_
-        std::vector<HandlerFailure> failures;  // guarded by State::mutex_
+        std::size_t remaining = 0;            // subscribers still to finish; guarded by State::mutex_
+        std::vector<HandlerFailure> failures; // guarded by State::mutex_
         CompletionSource<void> done;
 
         [[nodiscard]] const Events& event() const noexcept {
@@ -388,9 +389,10 @@ private:
             call_ended_.notify_all();
             auto pending = std::make_shared<Completion<void>>(std::move(result));
             auto self = this->shared_from_this();
-            const bool suspended = detail::completion_access::on_ready(*pending, [self, subscriber, publication, pending] {
-                self->finish(subscriber, publication, pending->exception(), false);
-            });
+            const bool suspended =
+                detail::completion_access::on_ready(*pending, [self, subscriber, publication, pending] {
+                    self->finish(subscriber, publication, pending->exception(), false);
+                });
             if (!suspended) finish(subscriber, publication, pending->exception(), false);
         }
 
@@ -442,10 +444,10 @@ private:
         }
 
         mutable std::mutex mutex_;
-        std::condition_variable_any work_;      // a subscriber became ready
-        std::condition_variable room_;          // in_flight_ dropped, or closing
-        std::condition_variable drained_;       // nothing in flight any more
-        std::condition_variable call_ended_;    // a handler call returned
+        std::condition_variable_any work_;   // a subscriber became ready
+        std::condition_variable room_;       // in_flight_ dropped, or closing
+        std::condition_variable drained_;    // nothing in flight any more
+        std::condition_variable call_ended_; // a handler call returned
         std::array<std::vector<subscriber_ptr>, alternatives + 2> slots_;
         std::unordered_map<std::uint64_t, subscriber_ptr> by_id_;
         std::deque<subscriber_ptr> ready_;

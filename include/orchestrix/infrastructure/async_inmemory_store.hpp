@@ -69,9 +69,8 @@ public:
     }
 
     /// Events of `stream` from `from_version` on, at most `max_count` (see `InMemoryEventStore::read_stream`).
-    [[nodiscard]] Completion<std::vector<recorded_type>> read_stream_async(std::string stream,
-                                                                           stream_version_t from_version = 1,
-                                                                           std::uint64_t max_count = unlimited) {
+    [[nodiscard]] Completion<std::vector<recorded_type>>
+    read_stream_async(std::string stream, stream_version_t from_version = 1, std::uint64_t max_count = unlimited) {
         return run([this, stream = std::move(stream), from_version, max_count] {
             return store_.read_stream(stream, from_version, max_count);
         });

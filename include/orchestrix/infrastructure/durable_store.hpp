@@ -34,8 +34,8 @@ public:
                            const DecodeError& cause)
         : DecodeError(cause.kind(), cause.event_type(), cause.json_path(), cause.detail()), position_(position),
           stream_id_(std::move(stream_id)), version_(version),
-          message_("stored event at position " + std::to_string(position) + " (stream '" + stream_id_ +
-                   "', version " + std::to_string(version) + ") cannot be decoded: " + cause.what()) {}
+          message_("stored event at position " + std::to_string(position) + " (stream '" + stream_id_ + "', version " +
+                   std::to_string(version) + ") cannot be decoded: " + cause.what()) {}
 
     /// The global position of the row.
     [[nodiscard]] position_t position() const noexcept { return position_; }
@@ -58,8 +58,8 @@ private:
 template <class C, class Events>
 concept event_codec = requires(const C& codec, const Events& event, const Metadata& metadata,
                                const SerializedEventView& row, std::string stream, stream_version_t version,
-                               position_t position, std::chrono::system_clock::time_point time,
-                               std::string_view type, std::uint32_t schema_version) {
+                               position_t position, std::chrono::system_clock::time_point time, std::string_view type,
+                               std::uint32_t schema_version) {
     { codec.serialize(event, metadata) } -> std::same_as<SerializedEvent>;
     { codec.deserialize(row, stream, version, position, time) } -> std::same_as<RecordedEvent<Events>>;
     { codec.deserialize_event(type, schema_version, type) } -> std::same_as<Events>;
@@ -157,10 +157,9 @@ check_idempotent_retry(const Codec& codec, std::string_view stream, std::span<co
 /// Decodes a stored row through the codec; any `DecodeError` (or a damaged column reported by the caller
 /// as one) becomes a `StoredEventDecodeError` naming the row.
 template <class Events, class Codec>
-[[nodiscard]] RecordedEvent<Events> decode_row(const Codec& codec, const SerializedEventView& row,
-                                               std::string stream_id, stream_version_t version, position_t position,
-                                               std::chrono::system_clock::time_point recorded_at,
-                                               std::string_view event_id_column) {
+[[nodiscard]] RecordedEvent<Events>
+decode_row(const Codec& codec, const SerializedEventView& row, std::string stream_id, stream_version_t version,
+           position_t position, std::chrono::system_clock::time_point recorded_at, std::string_view event_id_column) {
     try {
         RecordedEvent<Events> recorded = codec.deserialize(row, stream_id, version, position, recorded_at);
         if (recorded.metadata.event_id.to_string() != event_id_column) {

@@ -3,6 +3,7 @@
 #include <orchestrix/core/error.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/detail/range.hpp>
 
 #include <algorithm>
 #include <array>
@@ -15,7 +16,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <ranges>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -52,7 +52,7 @@ using bus_handler_list = std::vector<std::shared_ptr<bus_handler<M>>>;
 template <class M>
 struct bus_slot {
     std::atomic<const bus_handler_list<M>*> current{nullptr}; // what publishers read; null = no handler
-    std::shared_ptr<const bus_handler_list<M>> owner;          // keeps `current` alive; guarded by the write lock
+    std::shared_ptr<const bus_handler_list<M>> owner;         // keeps `current` alive; guarded by the write lock
 };
 
 // Publishing threads announce themselves in per-thread reader slots so that replaced handler lists are
@@ -60,7 +60,7 @@ struct bus_slot {
 // indexes the first time it publishes and gives it back when it exits; threads beyond that share one
 // counter (two atomic read-modify-writes per publish instead of one store).
 inline constexpr std::size_t bus_reader_slots = 32;
-inline constexpr int bus_reader_shared = -2; // no free index: use the shared counter
+inline constexpr int bus_reader_shared = -2;                    // no free index: use the shared counter
 inline std::atomic<std::uint32_t> bus_reader_free{0xFFFFFFFFU}; // bit i set: index i is free
 inline thread_local int bus_reader_index = -1;                  // -1: not assigned yet
 
@@ -81,8 +81,8 @@ inline thread_local bus_reader_index_owner bus_reader_index_holder;
     std::uint32_t free = bus_reader_free.load(std::memory_order_relaxed);
     while (free != 0) {
         const int index = std::countr_zero(free);
-        if (bus_reader_free.compare_exchange_weak(free, free & ~(std::uint32_t{1} << index),
-                                                  std::memory_order_acquire, std::memory_order_relaxed)) {
+        if (bus_reader_free.compare_exchange_weak(free, free & ~(std::uint32_t{1} << index), std::memory_order_acquire,
+                                                  std::memory_order_relaxed)) {
             bus_reader_index_holder.index = index;
             bus_reader_index = index;
             return index;
@@ -98,8 +98,7 @@ inline thread_local bus_reader_index_owner bus_reader_index_holder;
 // per process; false where it is unavailable, and readers then pay a seq_cst store.
 [[nodiscard]] inline bool bus_light_readers() noexcept {
 #ifdef ORCHESTRIX_BUS_MEMBARRIER
-    static const bool registered =
-        ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    static const bool registered = ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
     return registered;
 #else
     return false;
@@ -126,7 +125,8 @@ template <class Events>
 struct bus_slots;
 template <class... Ts>
 struct bus_slots<std::variant<Ts...>> {
-    using type = std::tuple<bus_slot<Ts>..., bus_slot<std::variant<Ts...>>, bus_slot<RecordedEvent<std::variant<Ts...>>>>;
+    using type =
+        std::tuple<bus_slot<Ts>..., bus_slot<std::variant<Ts...>>, bus_slot<RecordedEvent<std::variant<Ts...>>>>;
 };
 
 } // namespace detail
@@ -159,8 +159,8 @@ struct bus_slots<std::variant<Ts...>> {
 /// `subscribe` and `unsubscribe`. Publishing takes no lock and allocates nothing: it reads the handler
 /// list through an atomic pointer after marking itself running in its thread's reader slot (one atomic
 /// store), while `subscribe` and `unsubscribe` copy the list under a mutex, swap the pointer, and free
-/// replaced lists once no reader slot shows a running publish. The bus does not serialise handlers: two threads publishing at once run handlers at once.
-/// `unsubscribe` does not wait for a call that another thread already started.
+/// replaced lists once no reader slot shows a running publish. The bus does not serialise handlers: two threads
+/// publishing at once run handlers at once. `unsubscribe` does not wait for a call that another thread already started.
 template <event_variant Events>
 class InMemoryBus {
 public:
@@ -201,7 +201,7 @@ public:
 
     /// Publishes each message of `messages` in order, then throws one `HandlerError` with the failures of
     /// all of them, if any.
-    template <std::ranges::input_range Messages>
+    template <detail::iterable Messages>
     void publish_all(Messages&& messages) {
         std::vector<HandlerFailure> failures;
         for (const auto& message : messages) deliver(message, failures);
@@ -221,11 +221,11 @@ private:
     static constexpr std::size_t recorded_slot = alternatives + 1;
 
     template <class M>
-    static constexpr bool subscribable = alternative_of<M, Events> || std::is_same_v<M, Events> ||
-                                         std::is_same_v<M, recorded_type>;
+    static constexpr bool subscribable =
+        alternative_of<M, Events> || std::is_same_v<M, Events> || std::is_same_v<M, recorded_type>;
 
     template <class M>
-    static constexpr std::size_t slot_of = alternative_of<M, Events>  ? detail::variant_index_v<M, Events>
+    static constexpr std::size_t slot_of = alternative_of<M, Events>   ? detail::variant_index_v<M, Events>
                                            : std::is_same_v<M, Events> ? all_slot
                                                                        : recorded_slot;
 
@@ -247,9 +247,8 @@ private:
         void unsubscribe(std::uint64_t key) noexcept override {
             const std::size_t slot = static_cast<std::size_t>(key & ((std::uint64_t{1} << key_slot_bits) - 1));
             const std::uint64_t id = key >> key_slot_bits;
-            [&]<std::size_t... I>(std::index_sequence<I...>) {
-                ((I == slot ? remove<I>(id) : void()), ...);
-            }(std::make_index_sequence<alternatives + 2>{});
+            [&]<std::size_t... I>(std::index_sequence<I...>) { ((I == slot ? remove<I>(id) : void()), ...); }
+            (std::make_index_sequence<alternatives + 2>{});
         }
 
         template <std::size_t I>

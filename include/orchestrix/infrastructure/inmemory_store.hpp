@@ -3,11 +3,12 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/detail/chrono.hpp>
+#include <orchestrix/detail/stable_array.hpp>
 #include <orchestrix/detail/uuid_index.hpp>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -87,7 +88,7 @@ private:
 
         std::unique_lock lock(mutex_);
         auto found = streams_.find(stream);
-        StreamData* data = found == streams_.end() ? nullptr : found->second.get();
+        StreamData* data = found == streams_.end() ? nullptr : &found->second;
         const stream_version_t current = data == nullptr ? 0 : data->events.size();
         if (events.empty()) return AppendResult{current, 0, 0, false};
 
@@ -96,44 +97,42 @@ private:
         detail::validate_growth(stream, current, log_.size(), events.size());
 
         if (data == nullptr) {
-            auto created = std::make_unique<StreamData>();
-            created->id = std::string(stream);
-            data = created.get();
-            streams_.emplace(data->id, std::move(created));
+            found = streams_.try_emplace(std::string(stream)).first;
+            data = &found->second;
+            data->id = found->first; // the key stays where it is: unordered_map nodes do not move
         }
         // Make room first, so that once writing starts only copying an event can fail.
         const std::size_t count = events.size();
-        grow(data->events, count);
-        grow(data->positions, count);
-        grow(data->metadata, count);
-        grow(log_, count);
-        ids_.reserve_more(count);
+        try {
+            grow(data->events, count);
+            data->stored.reserve_more(count);
+            grow(log_, count);
+        } catch (...) {
+            if (data->events.empty()) streams_.erase(found);
+            throw;
+        }
 
         const auto now = std::chrono::system_clock::now();
         const position_t first = static_cast<position_t>(log_.size()) + 1;
         try {
-            for (const envelope_type& e : events) {
-                data->events.push_back(e.event);
-                data->metadata.push_back(e.metadata);
-                data->metadata.back().recorded_at = now;
+            for (std::size_t i = 0; i < count; ++i) {
+                data->events.push_back(events[i].event);
+                data->stored.emplace_back(events[i].metadata, now, first + i);
             }
         } catch (...) { // all or nothing: undo the partial batch
-            const auto keep = static_cast<std::ptrdiff_t>(current);
-            data->events.erase(data->events.begin() + keep, data->events.end());
-            data->metadata.erase(data->metadata.begin() + keep, data->metadata.end());
-            if (data->events.empty()) streams_.erase(std::string_view(data->id));
+            data->events.erase(data->events.begin() + static_cast<std::ptrdiff_t>(current), data->events.end());
+            data->stored.truncate(current);
+            if (data->events.empty()) streams_.erase(found);
             throw;
         }
         for (std::size_t i = 0; i < count; ++i) { // capacity reserved above: none of this can throw
-            data->positions.push_back(first + i);
             log_.push_back(LogEntry{data, current + i});
-            ids_.insert(events[i].metadata.event_id, first + i);
+            if (greatest_id_ < events[i].metadata.event_id) greatest_id_ = events[i].metadata.event_id;
         }
         return AppendResult{current + count, first, first + count - 1, true};
     }
 
 public:
-
     /// Events of `stream` from `from_version` on (1 = the first; 0 reads from the start too), at most
     /// `max_count` of them. An unknown stream yields no events.
     [[nodiscard]] std::vector<recorded_type> read_stream(std::string_view stream, stream_version_t from_version = 1,
@@ -162,9 +161,11 @@ public:
     /// Calls `visitor(const RecordedEventView<Events>&)` for each event of `stream` from `from_version` on,
     /// in place. Returns the number of events visited.
     template <class Visitor>
-        requires std::invocable<Visitor&, const view_type&>
-    std::uint64_t visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
-                               std::uint64_t max_count = unlimited) const {
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
+                                                                                   stream_version_t from_version,
+                                                                                   Visitor&& visitor,
+                                                                                   std::uint64_t max_count = unlimited)
+    const {
         std::shared_lock lock(mutex_);
         const StreamData* data = find_stream(stream);
         const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
@@ -175,8 +176,9 @@ public:
     /// Calls `visitor(const RecordedEventView<Events>&)` for each event in global order from
     /// `from_position` on, in place. Returns the number of events visited.
     template <class Visitor>
-        requires std::invocable<Visitor&, const view_type&>
-    std::uint64_t visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited) const {
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t
+    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
+    const {
         std::shared_lock lock(mutex_);
         const auto [begin, end] = range(log_.size(), from_position, max_count);
         for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*log_[i].stream, log_[i].index));
@@ -203,13 +205,26 @@ public:
     }
 
 private:
-    // A stream keeps its events contiguous (a fold touches nothing else) and their positions and
-    // metadata in parallel arrays; index i holds version i + 1.
+    // What a stream keeps beside each event: the caller's metadata stamped with the time, and the position.
+    struct Stored {
+        Metadata metadata;
+        position_t position;
+
+        Stored(const Metadata& m, std::chrono::system_clock::time_point now, position_t p) : position(p) {
+            metadata.event_id = m.event_id;
+            // Empty strings are not copied: that is an out-of-line call, and most events carry neither id.
+            if (!m.correlation_id.empty()) metadata.correlation_id = m.correlation_id;
+            if (!m.causation_id.empty()) metadata.causation_id = m.causation_id;
+            metadata.recorded_at = now;
+        }
+    };
+    // A stream keeps its events contiguous (a fold touches nothing else) and their metadata and positions
+    // beside them in an array that never moves its elements (growing it copies no strings); index i holds
+    // version i + 1.
     struct StreamData {
-        std::string id;
+        std::string_view id; // the map's key
         std::vector<Events> events;
-        std::vector<position_t> positions;
-        std::vector<Metadata> metadata;
+        detail::StableArray<Stored> stored;
     };
     struct LogEntry {
         const StreamData* stream;
@@ -219,8 +234,7 @@ private:
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
-    using stream_map =
-        std::unordered_map<std::string_view, std::unique_ptr<StreamData>, string_hash, std::equal_to<>>;
+    using stream_map = std::unordered_map<std::string, StreamData, string_hash, std::equal_to<>>;
 
     struct index_range {
         std::size_t begin;
@@ -244,21 +258,47 @@ private:
 
     const StreamData* find_stream(std::string_view stream) const {
         auto found = streams_.find(stream);
-        return found == streams_.end() ? nullptr : found->second.get();
+        return found == streams_.end() ? nullptr : &found->second;
     }
 
     static recorded_type record(const StreamData& data, std::size_t i) {
-        return recorded_type{data.id, i + 1, data.positions[i], data.events[i], data.metadata[i]};
+        return recorded_type{std::string(data.id), i + 1, data.stored[i].position, data.events[i],
+                             data.stored[i].metadata};
     }
 
     static view_type view(const StreamData& data, std::size_t i) noexcept {
-        return view_type{data.id, i + 1, &data.positions[i], &data.events[i], &data.metadata[i]};
+        return view_type{data.id, i + 1, &data.stored[i].position, &data.events[i], &data.stored[i].metadata};
+    }
+
+    // Whether every id of the batch is greater than every stored id, in increasing order: then none of
+    // them can be stored, and the id index need not be consulted. Ids from `Uuid::generate` on one thread
+    // always pass; a retry, or ids made on several threads, take the index.
+    bool all_ids_newer(std::span<const envelope_type> events) const noexcept {
+        const Uuid* previous = &greatest_id_;
+        for (const envelope_type& e : events) {
+            if (!(*previous < e.metadata.event_id)) return false;
+            previous = &e.metadata.event_id;
+        }
+        return true;
+    }
+
+    // Brings the id index up to date with the log: indexes the ids appended since it was last used.
+    // Each id is indexed at most once, so the cost is amortised over the appends that skipped it.
+    void update_id_index() {
+        if (indexed_ == log_.size()) return;
+        ids_.reserve_more(log_.size() - indexed_);
+        for (; indexed_ < log_.size(); ++indexed_) {
+            const LogEntry& entry = log_[indexed_];
+            ids_.insert(entry.stream->stored[entry.index].metadata.event_id, indexed_ + 1);
+        }
     }
 
     // If the batch's ids are stored already, decides whether this is an idempotent retry (returns the
     // original result) or a misuse (throws). Returns nothing when none of the ids is stored.
     std::optional<AppendResult> check_idempotent_retry(std::string_view stream, std::span<const envelope_type> events,
-                                                       ExpectedVersion expected, stream_version_t current) const {
+                                                       ExpectedVersion expected, stream_version_t current) {
+        if (all_ids_newer(events)) return std::nullopt;
+        update_id_index();
         std::size_t stored = 0;
         const Uuid* stored_id = nullptr;
         for (const envelope_type& e : events) {
@@ -299,10 +339,12 @@ private:
     }
 
     mutable std::shared_mutex mutex_;
-    stream_map streams_;         // stream id (a view of StreamData::id) -> the stream
-    std::vector<LogEntry> log_;  // index = global position - 1
-    detail::UuidIndex ids_;      // event id -> global position
-    mutable std::atomic<std::uint32_t> waiters_{0};  // callers inside wait_for_position
+    stream_map streams_;                            // stream id -> the stream
+    std::vector<LogEntry> log_;                     // index = global position - 1
+    detail::UuidIndex ids_;                         // event id -> global position, for log_[0, indexed_)
+    std::size_t indexed_ = 0;                       // how many log entries ids_ covers (see update_id_index)
+    Uuid greatest_id_{};                            // the greatest stored id (nil when empty)
+    mutable std::atomic<std::uint32_t> waiters_{0}; // callers inside wait_for_position
     mutable std::mutex signal_mutex_;               // taken after mutex_ is released, never while holding it
     mutable std::condition_variable_any appended_;  // notified after each written append
 };

@@ -120,10 +120,14 @@ inline constexpr const char* row_columns =
 
 [[nodiscard]] inline std::int32_t kind_code(ExpectedVersion expected) noexcept {
     switch (expected.kind()) {
-    case ExpectedVersion::Kind::any: return 0;
-    case ExpectedVersion::Kind::no_stream: return 1;
-    case ExpectedVersion::Kind::stream_exists: return 2;
-    case ExpectedVersion::Kind::exact: return 3;
+    case ExpectedVersion::Kind::any:
+        return 0;
+    case ExpectedVersion::Kind::no_stream:
+        return 1;
+    case ExpectedVersion::Kind::stream_exists:
+        return 2;
+    case ExpectedVersion::Kind::exact:
+        return 3;
     }
     return 0;
 }
@@ -159,8 +163,8 @@ public:
                 PQfreemem(n);
             }
             if (latest) return latest;
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                                    std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return std::nullopt;
             pollfd fd{PQsocket(connection_.get()), POLLIN, 0};
             if (::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 60'000))) < 0 && errno != EINTR) {
@@ -249,7 +253,8 @@ public:
             throw PostgresError({}, "append to stream '" + std::string(stream) +
                                         "': the database reported stored event ids that cannot be found");
         }
-        if (status == 3) detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), events.size());
+        if (status == 3)
+            detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), events.size());
         throw ConcurrencyError(std::string(stream), expected, current);
     }
 
@@ -262,7 +267,8 @@ public:
     [[nodiscard]] std::vector<recorded_type> read_stream(std::string_view stream, stream_version_t from_version = 1,
                                                          std::uint64_t max_count = unlimited) const {
         std::vector<recorded_type> out;
-        visit_stream(stream, from_version, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
+        visit_stream(
+            stream, from_version, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
         return out;
     }
 
@@ -271,16 +277,19 @@ public:
     [[nodiscard]] std::vector<recorded_type> read_all(position_t from_position = 1,
                                                       std::uint64_t max_count = unlimited) const {
         std::vector<recorded_type> out;
-        visit_all(from_position, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
+        visit_all(
+            from_position, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
         return out;
     }
 
     /// Decodes the events of `stream` from `from_version` on and hands each to `visitor`
     /// (`const RecordedEventView<Events>&`). Returns the number visited.
     template <class Visitor>
-        requires std::invocable<Visitor&, const view_type&>
-    std::uint64_t visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
-                               std::uint64_t max_count = unlimited) const {
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
+                                                                                   stream_version_t from_version,
+                                                                                   Visitor&& visitor,
+                                                                                   std::uint64_t max_count = unlimited)
+    const {
         namespace pg = detail::postgres;
         if (max_count == 0) return 0;
         detail::postgres::Params params;
@@ -295,15 +304,17 @@ public:
 
     /// Decodes every event from `from_position` on in global order and hands each to `visitor`.
     template <class Visitor>
-        requires std::invocable<Visitor&, const view_type&>
-    std::uint64_t visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited) const {
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t
+    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
+    const {
         namespace pg = detail::postgres;
         if (max_count == 0) return 0;
         detail::postgres::Params params;
         params.add_int8(pg::clamp(from_position)).add_int8(pg::clamp(max_count));
         auto c = pool_.acquire();
         c->prepare("orchestrix_read_all",
-                   std::string("SELECT ") + pg::row_columns + " FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
+                   std::string("SELECT ") + pg::row_columns +
+                       " FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
                    {pg::int8_oid, pg::int8_oid});
         return visit_rows(c->run("orchestrix_read_all", params), visitor);
     }
@@ -321,7 +332,8 @@ public:
     /// The global position of the last committed event: 0 if the store is empty.
     [[nodiscard]] position_t head_position() const {
         auto c = pool_.acquire();
-        return static_cast<position_t>(c->exec("SELECT coalesce(max(position), 0) FROM events", "read the head").int64(0, 0));
+        return static_cast<position_t>(
+            c->exec("SELECT coalesce(max(position), 0) FROM events", "read the head").int64(0, 0));
     }
 
     /// A listener on its own connection that wakes when appends commit.
@@ -352,7 +364,8 @@ private:
                 if (events[i].metadata.event_id.to_string() != id) continue;
                 rows[i] = detail::StoredEventRow{std::string(r.text(row, 1)),
                                                  static_cast<stream_version_t>(r.int64(row, 2)),
-                                                 static_cast<position_t>(r.int64(row, 3)), std::string(r.text(row, 4)),
+                                                 static_cast<position_t>(r.int64(row, 3)),
+                                                 std::string(r.text(row, 4)),
                                                  static_cast<std::uint32_t>(r.int64(row, 5)),
                                                  std::string(r.text(row, 6))};
             }
@@ -416,17 +429,19 @@ public:
         }
         pg::Params params;
         params.add_text(snapshot.aggregate_id).add_text(snapshot.aggregate_type);
-        params.add_int8(static_cast<std::int64_t>(snapshot.version)).add_int4(static_cast<std::int32_t>(snapshot.schema_version));
+        params.add_int8(static_cast<std::int64_t>(snapshot.version))
+            .add_int4(static_cast<std::int32_t>(snapshot.schema_version));
         params.add_text(snapshot.state).add_int8(detail::to_micros(snapshot.taken_at));
         auto c = pool_.acquire();
-        c->prepare("orchestrix_save_snapshot",
-                   "INSERT INTO snapshots AS s (aggregate_id, aggregate_type, version, schema_version, state, taken_at) "
-                   "VALUES ($1, $2, $3, $4, $5, 'epoch'::timestamptz + $6 * interval '1 microsecond') "
-                   "ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, "
-                   "version = excluded.version, schema_version = excluded.schema_version, state = excluded.state, "
-                   "taken_at = excluded.taken_at "
-                   "WHERE NOT (s.schema_version = excluded.schema_version AND s.version > excluded.version)",
-                   {pg::text_oid, pg::text_oid, pg::int8_oid, pg::int4_oid, pg::text_oid, pg::int8_oid});
+        c->prepare(
+            "orchestrix_save_snapshot",
+            "INSERT INTO snapshots AS s (aggregate_id, aggregate_type, version, schema_version, state, taken_at) "
+            "VALUES ($1, $2, $3, $4, $5, 'epoch'::timestamptz + $6 * interval '1 microsecond') "
+            "ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, "
+            "version = excluded.version, schema_version = excluded.schema_version, state = excluded.state, "
+            "taken_at = excluded.taken_at "
+            "WHERE NOT (s.schema_version = excluded.schema_version AND s.version > excluded.version)",
+            {pg::text_oid, pg::text_oid, pg::int8_oid, pg::int4_oid, pg::text_oid, pg::int8_oid});
         (void)c->run("orchestrix_save_snapshot", params);
     }
 

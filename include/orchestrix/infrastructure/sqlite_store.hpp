@@ -75,10 +75,14 @@ PRAGMA user_version = 1;
 
 [[nodiscard]] inline const char* synchronous_name(SqliteSynchronous s) noexcept {
     switch (s) {
-    case SqliteSynchronous::off: return "OFF";
-    case SqliteSynchronous::normal: return "NORMAL";
-    case SqliteSynchronous::full: return "FULL";
-    case SqliteSynchronous::extra: return "EXTRA";
+    case SqliteSynchronous::off:
+        return "OFF";
+    case SqliteSynchronous::normal:
+        return "NORMAL";
+    case SqliteSynchronous::full:
+        return "FULL";
+    case SqliteSynchronous::extra:
+        return "EXTRA";
     }
     return "FULL";
 }
@@ -89,8 +93,8 @@ PRAGMA user_version = 1;
     db.exec("PRAGMA busy_timeout = " + std::to_string(options.busy_timeout.count()));
     const std::string mode = db.query_text("PRAGMA journal_mode = WAL");
     if (mode != "wal" && mode != "memory") {
-        throw SqliteError(SQLITE_ERROR, "SQLite could not switch '" + path + "' to WAL mode (it is in '" + mode +
-                                            "' mode)");
+        throw SqliteError(SQLITE_ERROR,
+                          "SQLite could not switch '" + path + "' to WAL mode (it is in '" + mode + "' mode)");
     }
     db.exec(std::string("PRAGMA synchronous = ") + synchronous_name(options.synchronous));
     const std::string layout = db.query_text("PRAGMA user_version");
@@ -141,8 +145,7 @@ public:
     /// opened, switched to WAL, or holds a newer layout.
     explicit SqliteEventStore(std::string path, SqliteOptions options = {}, Codec codec = Codec{})
         : path_(std::move(path)), codec_(std::move(codec)), db_(detail::sqlite::open_database(path_, options)),
-          begin_(db_.handle(), "BEGIN IMMEDIATE"), commit_(db_.handle(), "COMMIT"),
-          rollback_(db_.handle(), "ROLLBACK"),
+          begin_(db_.handle(), "BEGIN IMMEDIATE"), commit_(db_.handle(), "COMMIT"), rollback_(db_.handle(), "ROLLBACK"),
           stream_version_(db_.handle(), "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1"),
           head_(db_.handle(), "SELECT coalesce(max(position), 0) FROM events"),
           find_id_(db_.handle(), "SELECT stream_id, version, position, type, schema_version, payload FROM events "
@@ -215,7 +218,8 @@ public:
     [[nodiscard]] std::vector<recorded_type> read_stream(std::string_view stream, stream_version_t from_version = 1,
                                                          std::uint64_t max_count = unlimited) const {
         std::vector<recorded_type> out;
-        visit_stream(stream, from_version, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
+        visit_stream(
+            stream, from_version, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
         return out;
     }
 
@@ -223,16 +227,19 @@ public:
     [[nodiscard]] std::vector<recorded_type> read_all(position_t from_position = 1,
                                                       std::uint64_t max_count = unlimited) const {
         std::vector<recorded_type> out;
-        visit_all(from_position, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
+        visit_all(
+            from_position, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
         return out;
     }
 
     /// Decodes the events of `stream` from `from_version` on one at a time and hands each to `visitor`
     /// (`const RecordedEventView<Events>&`). Returns the number visited.
     template <class Visitor>
-        requires std::invocable<Visitor&, const view_type&>
-    std::uint64_t visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
-                               std::uint64_t max_count = unlimited) const {
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
+                                                                                   stream_version_t from_version,
+                                                                                   Visitor&& visitor,
+                                                                                   std::uint64_t max_count = unlimited)
+    const {
         if (max_count == 0) return 0;
         std::lock_guard lock(mutex_);
         auto s = read_stream_.use();
@@ -244,8 +251,9 @@ public:
 
     /// Decodes every event from `from_position` on in global order and hands each to `visitor`.
     template <class Visitor>
-        requires std::invocable<Visitor&, const view_type&>
-    std::uint64_t visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited) const {
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t
+    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
+    const {
         if (max_count == 0) return 0;
         std::lock_guard lock(mutex_);
         auto s = read_all_.use();
@@ -279,7 +287,7 @@ public:
     [[nodiscard]] SqliteSynchronous synchronous() const {
         std::lock_guard lock(mutex_);
         const std::string level = db_.query_text("PRAGMA synchronous");
-        return level == "0" ? SqliteSynchronous::off
+        return level == "0"   ? SqliteSynchronous::off
                : level == "1" ? SqliteSynchronous::normal
                : level == "3" ? SqliteSynchronous::extra
                               : SqliteSynchronous::full;
@@ -305,9 +313,9 @@ private:
         auto s = find_id_.use();
         s->bind(1, id.to_string());
         if (!s->step()) return std::nullopt;
-        return detail::StoredEventRow{std::string(s->text(0)), static_cast<stream_version_t>(s->int64(1)),
-                                      static_cast<position_t>(s->int64(2)), std::string(s->text(3)),
-                                      static_cast<std::uint32_t>(s->int64(4)), std::string(s->text(5))};
+        return detail::StoredEventRow{
+            std::string(s->text(0)), static_cast<stream_version_t>(s->int64(1)), static_cast<position_t>(s->int64(2)),
+            std::string(s->text(3)), static_cast<std::uint32_t>(s->int64(4)),    std::string(s->text(5))};
     }
 
     // `inserted_from`: the position of the first row the running append has inserted (0 if none); those

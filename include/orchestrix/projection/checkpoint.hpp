@@ -87,7 +87,7 @@ public:
 
     /// Runs `body(Transaction&)`; applies its checkpoint moves if it returns. See `checkpoint_store`.
     template <class Body>
-        requires std::invocable<Body&, Transaction&>
+    requires std::invocable<Body&, Transaction&>
     void transact(Body&& body) {
         Transaction tx;
         std::invoke(body, tx);

@@ -83,7 +83,8 @@ struct FailurePolicy {
     FailureAction after_retries = FailureAction::stop;
 
     /// Retry up to `attempts` attempts in all, waiting `backoff`, then twice as long each time; then `then`.
-    [[nodiscard]] static FailurePolicy retry(std::uint32_t attempts, std::chrono::milliseconds backoff = std::chrono::milliseconds(10),
+    [[nodiscard]] static FailurePolicy retry(std::uint32_t attempts,
+                                             std::chrono::milliseconds backoff = std::chrono::milliseconds(10),
                                              FailureAction then = FailureAction::stop) {
         FailurePolicy p;
         p.action = FailureAction::retry;
@@ -113,14 +114,16 @@ struct FailurePolicy {
     }
     /// What happens after the last attempt failed: `skip` or `stop`.
     [[nodiscard]] FailureAction final_action() const noexcept {
-        if (action == FailureAction::retry) return after_retries == FailureAction::skip ? FailureAction::skip : FailureAction::stop;
+        if (action == FailureAction::retry)
+            return after_retries == FailureAction::skip ? FailureAction::skip : FailureAction::stop;
         return action;
     }
     /// The wait before attempt `attempt` (2 = the first retry).
     [[nodiscard]] std::chrono::milliseconds backoff_before(std::uint32_t attempt) const noexcept {
         if (attempt < 2) return std::chrono::milliseconds(0);
         double wait = static_cast<double>(initial_backoff.count());
-        for (std::uint32_t i = 2; i < attempt && wait < static_cast<double>(max_backoff.count()); ++i) wait *= multiplier;
+        for (std::uint32_t i = 2; i < attempt && wait < static_cast<double>(max_backoff.count()); ++i)
+            wait *= multiplier;
         wait = std::min(wait, static_cast<double>(max_backoff.count()));
         return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(wait, 0.0)));
     }

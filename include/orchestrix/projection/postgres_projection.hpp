@@ -49,8 +49,8 @@ public:
         const auto values = params.pointers();
         const auto lengths = params.lengths();
         const std::vector<int> formats(values.size(), 1);
-        detail::postgres::Result result(PQexecParams(handle(), sql.c_str(), params.count(), types.data(),
-                                                     values.data(), lengths.data(), formats.data(), 0));
+        detail::postgres::Result result(PQexecParams(handle(), sql.c_str(), params.count(), types.data(), values.data(),
+                                                     lengths.data(), formats.data(), 0));
         const auto status = result.get() == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result.get());
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
             const char* state = result.get() != nullptr ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
@@ -132,7 +132,7 @@ public:
     /// Runs `body(PostgresTransaction&)` in one transaction: committed if it returns, rolled back if it
     /// throws.
     template <class Body>
-        requires std::invocable<Body&, PostgresTransaction&>
+    requires std::invocable<Body&, PostgresTransaction&>
     void transact(Body&& body) {
         std::lock_guard lock(mutex_);
         (void)connection_.exec("BEGIN", "begin a projection transaction");
@@ -155,7 +155,8 @@ public:
         const auto f = static_cast<std::int64_t>(from);
         const auto t = static_cast<std::int64_t>(to);
         if (PostgresTransaction::changed(tx.exec(
-                "UPDATE orchestrix_checkpoints SET position = $3 WHERE name = $1 AND position = $2", name, f, t)) == 1) {
+                "UPDATE orchestrix_checkpoints SET position = $3 WHERE name = $1 AND position = $2", name, f, t)) ==
+            1) {
             return;
         }
         if (from == 0 && PostgresTransaction::changed(tx.exec("INSERT INTO orchestrix_checkpoints (name, position) "
@@ -172,7 +173,7 @@ public:
 
     /// Runs `reader(PostgresTransaction&)` on the connection outside a transaction and returns its result.
     template <class Reader>
-        requires std::invocable<Reader&, PostgresTransaction&>
+    requires std::invocable<Reader&, PostgresTransaction&>
     decltype(auto) read(Reader&& reader) {
         std::lock_guard lock(mutex_);
         PostgresTransaction tx(connection_);

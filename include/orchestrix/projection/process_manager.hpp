@@ -25,7 +25,8 @@ namespace orchestrix {
 /// and an `index`: the same inputs always give the same id, different inputs different ids (a 122-bit
 /// mix, RFC 9562 version 8; not a cryptographic hash). What lets a command sent again after a crash be
 /// recognised as the same command.
-[[nodiscard]] constexpr Uuid derived_id(const Uuid& source, std::string_view purpose, std::uint64_t index = 0) noexcept {
+[[nodiscard]] constexpr Uuid derived_id(const Uuid& source, std::string_view purpose,
+                                        std::uint64_t index = 0) noexcept {
     auto mix = [](std::uint64_t x) {
         x ^= x >> 30U;
         x *= 0xbf58476d1ce4e5b9ULL;
@@ -121,7 +122,8 @@ public:
     template <class Handler>
     ProcessManager(std::string name, const Store& store, Checkpoints& checkpoints, CommandBus& bus, Handler handler,
                    ProjectionOptions options = {})
-        : name_(name), projection_(std::move(name), store, checkpoints, bind(std::move(handler), bus), std::move(options)) {}
+        : name_(name),
+          projection_(std::move(name), store, checkpoints, bind(std::move(handler), bus), std::move(options)) {}
 
     ProcessManager(const ProcessManager&) = delete;
     ProcessManager& operator=(const ProcessManager&) = delete;

@@ -159,8 +159,8 @@ public:
                 if (poll_once() == 0) {
                     const auto now = std::chrono::steady_clock::now();
                     if (now >= deadline) break;
-                    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-                        deadline - now, std::chrono::milliseconds(1)));
+                    std::this_thread::sleep_for(
+                        std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(1)));
                 }
             }
             return checkpoint() >= position;
@@ -259,8 +259,8 @@ private:
                     if (step(stop) != 0 || stop.stop_requested()) continue;
                     if (!listener) continue;
                     try {
-                        (void)listener->wait_for_notification(
-                            std::min<std::chrono::milliseconds>(options_.poll_interval, std::chrono::milliseconds(200)));
+                        (void)listener->wait_for_notification(std::min<std::chrono::milliseconds>(
+                            options_.poll_interval, std::chrono::milliseconds(200)));
                     } catch (const std::exception&) {
                         listener.reset(); // connection lost: reconnect, and poll meanwhile
                     }
@@ -319,8 +319,14 @@ private:
     }
 
     static EventFailure failure_of(const recorded_type& e, std::exception_ptr error, std::uint32_t attempts) {
-        return EventFailure{e.position, e.stream_id, e.version, std::string(e.type()), e.metadata.event_id,
-                            detail::exception_message(error), attempts, std::move(error)};
+        return EventFailure{e.position,
+                            e.stream_id,
+                            e.version,
+                            std::string(e.type()),
+                            e.metadata.event_id,
+                            detail::exception_message(error),
+                            attempts,
+                            std::move(error)};
     }
 
     // The store or the checkpoint store failed (not the handler): retried with the policy's backoff, then

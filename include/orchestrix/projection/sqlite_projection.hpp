@@ -112,7 +112,8 @@ private:
         } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
             s.bind(index, static_cast<std::int64_t>(value));
         } else if constexpr (std::is_integral_v<T>) {
-            if (static_cast<std::uint64_t>(value) > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            if (static_cast<std::uint64_t>(value) >
+                static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
                 throw InvalidArgumentError("argument", "SqliteTransaction: parameter ?" + std::to_string(index) +
                                                            " is too large for an SQLite INTEGER");
             }
@@ -143,8 +144,7 @@ public:
     static constexpr bool rolls_back_writes = true;
 
     /// Opens (or creates) `path` in WAL mode with `options.synchronous`, and creates the checkpoint table.
-    explicit SqliteCheckpointStore(std::string path, SqliteOptions options = {})
-        : path_(std::move(path)), db_(path_) {
+    explicit SqliteCheckpointStore(std::string path, SqliteOptions options = {}) : path_(std::move(path)), db_(path_) {
         db_.exec("PRAGMA busy_timeout = " + std::to_string(options.busy_timeout.count()));
         const std::string mode = db_.query_text("PRAGMA journal_mode = WAL");
         if (mode != "wal" && mode != "memory") {
@@ -177,7 +177,7 @@ public:
     /// Runs `body(SqliteTransaction&)` in one `BEGIN IMMEDIATE` transaction: committed if it returns,
     /// rolled back if it throws.
     template <class Body>
-        requires std::invocable<Body&, SqliteTransaction&>
+    requires std::invocable<Body&, SqliteTransaction&>
     void transact(Body&& body) {
         std::lock_guard lock(mutex_);
         detail::sqlite::ImmediateTransaction transaction(begin_, commit_, rollback_);
@@ -191,7 +191,8 @@ public:
     void advance(SqliteTransaction& tx, std::string_view name, position_t from, position_t to) {
         const auto f = static_cast<std::int64_t>(from);
         const auto t = static_cast<std::int64_t>(to);
-        if (tx.run("UPDATE orchestrix_checkpoints SET position = ?3 WHERE name = ?1 AND position = ?2", name, f, t) == 1) {
+        if (tx.run("UPDATE orchestrix_checkpoints SET position = ?3 WHERE name = ?1 AND position = ?2", name, f, t) ==
+            1) {
             return;
         }
         if (from == 0 &&
@@ -210,7 +211,7 @@ public:
     /// Runs `reader(SqliteTransaction&)` on the connection outside any write transaction (to query the
     /// read model) and returns its result.
     template <class Reader>
-        requires std::invocable<Reader&, SqliteTransaction&>
+    requires std::invocable<Reader&, SqliteTransaction&>
     decltype(auto) read(Reader&& reader) {
         std::lock_guard lock(mutex_);
         SqliteTransaction tx(*this);

@@ -38,8 +38,8 @@ public:
     /// A subscription to the events of `store` after global position `from` (0 = from the first).
     template <class Handler>
     CatchUpSubscription(const Store& store, position_t from, Handler handler, ProjectionOptions options = {})
-        : checkpoints_(from), projection_("subscription", store, checkpoints_, checked(std::move(handler)),
-                                                   std::move(options)) {}
+        : checkpoints_(from),
+          projection_("subscription", store, checkpoints_, checked(std::move(handler)), std::move(options)) {}
 
     CatchUpSubscription(const CatchUpSubscription&) = delete;
     CatchUpSubscription& operator=(const CatchUpSubscription&) = delete;

@@ -136,8 +136,7 @@ inline void check_round_trip(const nlohmann::json& input, const nlohmann::json& 
                               std::string(json_type_name(output)));
     }
     if (input != output) {
-        throw DecodeError(DecodeError::Kind::lossy_conversion, {}, {},
-                          input.dump() + " decoded as " + output.dump());
+        throw DecodeError(DecodeError::Kind::lossy_conversion, {}, {}, input.dump() + " decoded as " + output.dump());
     }
 }
 
@@ -186,9 +185,9 @@ inline std::optional<DecodeError> diagnose_shape(const nlohmann::json& input, co
         }
         return std::nullopt;
     }
-    const bool number_ok = (want == json_category::integer && got == json_category::integer) ||
-                           (want == json_category::fractional &&
-                            (got == json_category::integer || got == json_category::fractional));
+    const bool number_ok =
+        (want == json_category::integer && got == json_category::integer) ||
+        (want == json_category::fractional && (got == json_category::integer || got == json_category::fractional));
     if (want == json_category::integer || want == json_category::fractional) {
         if (number_ok) return std::nullopt;
         return DecodeError(DecodeError::Kind::wrong_type, {}, {},
@@ -219,8 +218,10 @@ inline std::optional<DecodeError> diagnose_shape(const nlohmann::json& input, co
 /// Whether `value` holds only what JSON can carry (the fast check; `check_encodable` finds the path).
 [[nodiscard]] inline bool is_encodable(const nlohmann::json& value) {
     switch (value.type()) {
-    case nlohmann::json::value_t::string: return is_valid_utf8(value.get_ref<const std::string&>());
-    case nlohmann::json::value_t::number_float: return std::isfinite(value.get<double>());
+    case nlohmann::json::value_t::string:
+        return is_valid_utf8(value.get_ref<const std::string&>());
+    case nlohmann::json::value_t::number_float:
+        return std::isfinite(value.get<double>());
     case nlohmann::json::value_t::object:
         for (const auto& [key, element] : value.get_ref<const nlohmann::json::object_t&>()) {
             if (!is_valid_utf8(key) || !is_encodable(element)) return false;
@@ -231,7 +232,8 @@ inline std::optional<DecodeError> diagnose_shape(const nlohmann::json& input, co
             if (!is_encodable(element)) return false;
         }
         return true;
-    default: return true;
+    default:
+        return true;
     }
 }
 
@@ -407,8 +409,7 @@ template <class T>
             if (diagnosis) throw located(*diagnosis);
         }
         const bool missing = e.id == 403;
-        DecodeError error(missing ? DecodeError::Kind::missing_field : DecodeError::Kind::wrong_type, {}, {},
-                          e.what());
+        DecodeError error(missing ? DecodeError::Kind::missing_field : DecodeError::Kind::wrong_type, {}, {}, e.what());
         throw located(error);
     } catch (const std::exception& e) {
         DecodeError error(DecodeError::Kind::invalid_value, {}, {}, std::string("from_json refused it: ") + e.what());

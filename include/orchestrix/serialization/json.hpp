@@ -74,21 +74,36 @@ private:
 
     static std::string_view kind_name(Kind kind) noexcept {
         switch (kind) {
-        case Kind::malformed_json: return "malformed JSON";
-        case Kind::invalid_utf8: return "invalid UTF-8";
-        case Kind::duplicate_key: return "duplicate key";
-        case Kind::too_deep: return "nested too deep";
-        case Kind::too_large: return "too large";
-        case Kind::unknown_type: return "unknown event type";
-        case Kind::missing_field: return "missing field";
-        case Kind::unknown_field: return "unknown field";
-        case Kind::wrong_type: return "wrong type";
-        case Kind::out_of_range: return "out of range";
-        case Kind::lossy_conversion: return "lossy conversion";
-        case Kind::invalid_value: return "invalid value";
-        case Kind::newer_schema_version: return "newer schema version";
-        case Kind::missing_upcaster: return "missing upcaster";
-        case Kind::upcast_failed: return "upcaster failed";
+        case Kind::malformed_json:
+            return "malformed JSON";
+        case Kind::invalid_utf8:
+            return "invalid UTF-8";
+        case Kind::duplicate_key:
+            return "duplicate key";
+        case Kind::too_deep:
+            return "nested too deep";
+        case Kind::too_large:
+            return "too large";
+        case Kind::unknown_type:
+            return "unknown event type";
+        case Kind::missing_field:
+            return "missing field";
+        case Kind::unknown_field:
+            return "unknown field";
+        case Kind::wrong_type:
+            return "wrong type";
+        case Kind::out_of_range:
+            return "out of range";
+        case Kind::lossy_conversion:
+            return "lossy conversion";
+        case Kind::invalid_value:
+            return "invalid value";
+        case Kind::newer_schema_version:
+            return "newer schema version";
+        case Kind::missing_upcaster:
+            return "missing upcaster";
+        case Kind::upcast_failed:
+            return "upcaster failed";
         }
         return "error";
     }
@@ -105,8 +120,7 @@ private:
 class EncodeError : public Error {
 public:
     EncodeError(std::string event_type, std::string json_path, const std::string& detail)
-        : Error("cannot encode '" + event_type + "'" + (json_path.empty() ? "" : " at " + json_path) + ": " +
-                detail),
+        : Error("cannot encode '" + event_type + "'" + (json_path.empty() ? "" : " at " + json_path) + ": " + detail),
           event_type_(std::move(event_type)), json_path_(std::move(json_path)) {}
 
     [[nodiscard]] const std::string& event_type() const noexcept { return event_type_; }

@@ -115,11 +115,10 @@ public:
     JsonCodec& add_upcaster(std::string_view type, std::uint32_t from_version, Upcaster upcaster) {
         const std::size_t i = index_of(type, "add_upcaster");
         if (from_version == 0 || from_version >= versions[i]) {
-            throw InvalidArgumentError("from_version", "add_upcaster('" + std::string(type) + "', " +
-                                                           std::to_string(from_version) +
-                                                           "): the version must be between 1 and " +
-                                                           std::to_string(versions[i] - 1) +
-                                                           ", the type's current schema version minus one");
+            throw InvalidArgumentError("from_version",
+                                       "add_upcaster('" + std::string(type) + "', " + std::to_string(from_version) +
+                                           "): the version must be between 1 and " + std::to_string(versions[i] - 1) +
+                                           ", the type's current schema version minus one");
         }
         if (!upcaster) throw InvalidArgumentError("upcaster", "add_upcaster: the upcaster is empty");
         auto& chain = upcasters_[i];
@@ -218,9 +217,9 @@ public:
         Events event = decode_payload(fields.type, fields.schema_version, document.at("payload"));
         Metadata metadata = decode_metadata(field(document, "metadata"), fields.type);
         metadata.recorded_at = read_time(document, "recorded_at", fields.type);
-        return RecordedEvent<Events>{read_stream_id(document, fields.type), read_counter(document, "version", fields.type),
-                                     read_counter(document, "position", fields.type), std::move(event),
-                                     std::move(metadata)};
+        return RecordedEvent<Events>{
+            read_stream_id(document, fields.type), read_counter(document, "version", fields.type),
+            read_counter(document, "position", fields.type), std::move(event), std::move(metadata)};
     }
 
     [[nodiscard]] EventEnvelope<Events> parse_envelope(std::string_view text) const {
@@ -244,8 +243,8 @@ public:
     }
 
     [[nodiscard]] SerializedEvent serialize(const Events& event, const Metadata& metadata) const {
-        return SerializedEvent{std::string(event_name_of(event)), versions[event.index()],
-                               encode_payload(event).dump(), encode_metadata(metadata).dump()};
+        return SerializedEvent{std::string(event_name_of(event)), versions[event.index()], encode_payload(event).dump(),
+                               encode_metadata(metadata).dump()};
     }
 
     /// The event of a stored row: its columns plus the store's stream id, version, position and time.
@@ -385,7 +384,8 @@ private:
         return document.at(std::string(key));
     }
 
-    EventFields read_event_fields(const nlohmann::json& document, std::initializer_list<std::string_view> allowed) const {
+    EventFields read_event_fields(const nlohmann::json& document,
+                                  std::initializer_list<std::string_view> allowed) const {
         if (!document.is_object()) {
             throw DecodeError(DecodeError::Kind::wrong_type, {}, {},
                               "expected an object, found " + std::string(detail::json_type_name(document)));
@@ -491,7 +491,8 @@ private:
     };
 
     DecodeOptions options_;
-    std::unordered_map<std::string, std::size_t, name_hash, std::equal_to<>> index_;            // name (or old name) -> alternative
+    std::unordered_map<std::string, std::size_t, name_hash, std::equal_to<>>
+        index_;                                                        // name (or old name) -> alternative
     std::unordered_map<std::size_t, std::vector<Upcaster>> upcasters_; // alternative -> step k at [k - 1]
 };
 

@@ -59,9 +59,8 @@ template <class T>
         return value.get<bool>();
     } else if constexpr (std::is_integral_v<T>) {
         if (!value.is_number_integer()) detail::wrong_type("an integer", value);
-        const bool fits = value.is_number_unsigned()
-                              ? std::in_range<T>(value.get<json::number_unsigned_t>())
-                              : std::in_range<T>(value.get<json::number_integer_t>());
+        const bool fits = value.is_number_unsigned() ? std::in_range<T>(value.get<json::number_unsigned_t>())
+                                                     : std::in_range<T>(value.get<json::number_integer_t>());
         if (!fits) {
             throw DecodeError(DecodeError::Kind::out_of_range, {}, {},
                               value.dump() + " does not fit in the field's range [" +

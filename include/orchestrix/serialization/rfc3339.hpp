@@ -23,11 +23,11 @@ namespace orchestrix {
     const int y = static_cast<int>(date.year());
     if (y < 0 || y > 9999) throw InvalidArgumentError("time", "a time outside the years 0000..9999 cannot be written");
     char buffer[32];
-    const auto n = std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", y,
-                                 static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                                 static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
-                                 static_cast<int>(clock.seconds().count()),
-                                 static_cast<long long>(clock.subseconds().count()));
+    const auto n =
+        std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", y,
+                      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                      static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
+                      static_cast<int>(clock.seconds().count()), static_cast<long long>(clock.subseconds().count()));
     return std::string(buffer, static_cast<std::size_t>(n));
 }
 
@@ -69,8 +69,8 @@ namespace orchestrix {
     }
     const std::string_view zone = text.substr(at);
     if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
-    const sys_time<microseconds> time = sys_days{date} + hours{*h} + minutes{*mi} + seconds{*s} +
-                                        microseconds{fraction};
+    const sys_time<microseconds> time =
+        sys_days{date} + hours{*h} + minutes{*mi} + seconds{*s} + microseconds{fraction};
     // system_clock's own range is narrower than 0000..9999 (about 1677..2262 with nanosecond ticks).
     if (time < ceil<microseconds>(system_clock::time_point::min()) ||
         time > floor<microseconds>(system_clock::time_point::max())) {

@@ -22,8 +22,8 @@
 #include <vector>
 
 #if __has_include(<cxxabi.h>)
-#include <cxxabi.h>
 #include <cstdlib>
+#include <cxxabi.h>
 #include <memory>
 #endif
 
@@ -71,10 +71,14 @@ namespace detail {
 }
 
 template <class E>
-concept json_printable = requires(const E& e) { nlohmann::json(e); };
+concept json_printable = requires(const E& e) {
+    nlohmann::json(e);
+};
 
 template <class E>
-concept stream_printable = requires(std::ostream& os, const E& e) { os << e; };
+concept stream_printable = requires(std::ostream& os, const E& e) {
+    os << e;
+};
 
 /// The payload of one event as text: an fmt formatter, else nlohmann `to_json`, else `operator<<`, else
 /// nothing (then only the event's name is shown).
@@ -153,8 +157,9 @@ public:
         std::vector<event_type> wanted;
         (append_events(wanted, expected), ...);
         if (error_) {
-            fail("then()", fmt::format("expected {}, but the command threw {}", count(wanted.size()),
-                                       detail::describe_exception(error_)),
+            fail("then()",
+                 fmt::format("expected {}, but the command threw {}", count(wanted.size()),
+                             detail::describe_exception(error_)),
                  wanted);
         }
         if (wanted == raised_) return *this;
@@ -186,8 +191,8 @@ public:
                 const std::string_view what = e.what();
                 if (what.find(message_contains) == std::string_view::npos) {
                     fail(check,
-                         fmt::format(R"(expected a message containing "{}", but the message is "{}")",
-                                     message_contains, what),
+                         fmt::format(R"(expected a message containing "{}", but the message is "{}")", message_contains,
+                                     what),
                          {});
                 }
             }
@@ -303,9 +308,10 @@ private:
 
     // Throws a FixtureFailure that names the check, the reason, the scenario and, when events are involved,
     // the expected and actual events side by side.
-    [[noreturn]] void fail(std::string_view check, std::string_view reason, const std::vector<event_type>& wanted) const {
-        std::string text = fmt::format("AggregateFixture<{}>::{} failed: {}\n", detail::type_display_name(typeid(Aggregate)),
-                                       check, reason);
+    [[noreturn]] void fail(std::string_view check, std::string_view reason,
+                           const std::vector<event_type>& wanted) const {
+        std::string text = fmt::format("AggregateFixture<{}>::{} failed: {}\n",
+                                       detail::type_display_name(typeid(Aggregate)), check, reason);
         text += fmt::format("  given: {}\n", history_.empty() ? std::string("no events") : count(history_.size()));
         for (const auto& e : history_) text += fmt::format("    {}\n", describe(e));
         text += fmt::format("  when:  {}\n", when_);

@@ -145,7 +145,8 @@ public:
             throw PostgresError({}, "cannot connect to PostgreSQL: " + message());
         }
         // Notices ("relation already exists, skipping") are not errors; a library must not print them.
-        PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+        PQsetNoticeProcessor(
+            conn_.get(), [](void*, const char*) {}, nullptr);
     }
 
     [[nodiscard]] PGconn* get() const noexcept { return conn_.get(); }

@@ -164,9 +164,9 @@ public:
         if (rc != SQLITE_OK) {
             const std::string message = error != nullptr ? error : sqlite3_errstr(rc);
             sqlite3_free(error);
-            throw SqliteError(sqlite3_extended_errcode(db_),
-                              "SQLite failed to run \"" + sql + "\": " + message + " (code " +
-                                  std::to_string(sqlite3_extended_errcode(db_)) + ")");
+            throw SqliteError(sqlite3_extended_errcode(db_), "SQLite failed to run \"" + sql + "\": " + message +
+                                                                 " (code " +
+                                                                 std::to_string(sqlite3_extended_errcode(db_)) + ")");
         }
     }
 

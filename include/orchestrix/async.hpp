@@ -1,0 +1,12 @@
+#pragma once
+
+// Umbrella header for asynchronous work: `Completion<T>` (wait, get or co_await), the asynchronous bus and
+// the asynchronous in-memory store. Kept apart from <orchestrix/orchestrix.hpp> because it brings in
+// <thread>, <condition_variable> and <coroutine>, which code that never runs work on other threads
+// need not compile.
+
+#include <orchestrix/orchestrix.hpp>
+
+#include <orchestrix/core/completion.hpp>
+#include <orchestrix/infrastructure/async_inmemory_bus.hpp>
+#include <orchestrix/infrastructure/async_inmemory_store.hpp>

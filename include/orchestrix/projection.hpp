@@ -1,0 +1,14 @@
+#pragma once
+
+// Umbrella header for read models: projections with checkpoints, catch-up subscriptions and process
+// managers, with the in-memory checkpoint store. The SQLite and PostgreSQL checkpoint stores come from
+// <orchestrix/projection/sqlite_projection.hpp> and <orchestrix/projection/postgres_projection.hpp>
+// (they link a library).
+
+#include <orchestrix/orchestrix.hpp>
+
+#include <orchestrix/projection/checkpoint.hpp>
+#include <orchestrix/projection/options.hpp>
+#include <orchestrix/projection/process_manager.hpp>
+#include <orchestrix/projection/projection.hpp>
+#include <orchestrix/projection/subscription.hpp>
