@@ -38,9 +38,10 @@ public:
         }
     }
 
-    /// Constructs an element at the end. Call `reserve_more` first.
+    /// Constructs an element at the end (after `reserve_more`, only the construction can throw).
     template <class... Args>
     T& emplace_back(Args&&... args) {
+        if (size_ == capacity()) reserve_more(1);
         T& slot_ref = slot(size_);
         std::construct_at(&slot_ref, std::forward<Args>(args)...);
         ++size_;
