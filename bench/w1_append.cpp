@@ -1,12 +1,14 @@
 // W1 append: 1,000 streams x 100 events, round-robin, expected-version check; 1 or 10 events per append.
 // The library (InMemoryEventStore) against a hand-written baseline: an unordered_map from stream id to a
 // std::vector<Event> with the same version check. Both get their events prepared before timing.
+// scaling/append/{library,baseline}/N: N = 1,000 .. 1,000,000 single-event appends to one stream, on both sides.
 
 #include "workload.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <functional>
+#include <span>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -71,7 +73,7 @@ struct string_hash {
 // The baseline: the same version check and storage, nothing else.
 class BaselineStore {
 public:
-    std::uint64_t append(std::string_view stream, const std::vector<Event>& events, std::uint64_t expected) {
+    std::uint64_t append(std::string_view stream, std::span<const Event> events, std::uint64_t expected) {
         auto found = streams_.find(stream);
         if (found == streams_.end()) found = streams_.emplace(std::string(stream), std::vector<Event>{}).first;
         if (found->second.size() != expected) throw std::runtime_error("version conflict");
@@ -173,6 +175,27 @@ void library_append_one_stream(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(length));
 }
 
+// The same appends into the W1 baseline's store: one stream looked up by id, the version checked, the event
+// pushed onto its std::vector<Event>.
+void baseline_append_one_stream(benchmark::State& state) {
+    const auto length = static_cast<std::size_t>(state.range(0));
+    std::vector<Event> events;
+    events.reserve(length);
+    for (std::size_t i = 0; i < length; ++i) events.push_back(make_event("acc-000001", static_cast<int>(i)));
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto store = std::make_unique<BaselineStore>();
+        state.ResumeTiming();
+        for (std::size_t i = 0; i < length; ++i) {
+            benchmark::DoNotOptimize(store->append("acc-000001", std::span<const Event>(&events[i], 1), i));
+        }
+        state.PauseTiming();
+        store.reset();
+        state.ResumeTiming();
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(length));
+}
+
 } // namespace
 
 BENCHMARK(library_append)->Name("W1/append/library")->Arg(1)->Arg(10)->Unit(benchmark::kMillisecond);
@@ -184,6 +207,11 @@ BENCHMARK(baseline_append_with_ids)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(library_append_one_stream)
     ->Name("scaling/append/library")
+    ->RangeMultiplier(10)
+    ->Range(1000, 1000000)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(baseline_append_one_stream)
+    ->Name("scaling/append/baseline")
     ->RangeMultiplier(10)
     ->Range(1000, 1000000)
     ->Unit(benchmark::kMillisecond);

@@ -1,6 +1,7 @@
 // W2 replay: fold a 1,000,000-event stream into an aggregate, and replay all W1 streams.
 // The library (Repository::load over InMemoryEventStore, folding stored events in place) against a
-// hand-written baseline: a std::visit fold over a std::vector<Event>.
+// hand-written baseline: a std::visit fold over a std::vector<Event> that counts the version as it goes.
+// scaling/replay/{library,baseline}/N: the same pair over one stream of N = 1,000 .. 1,000,000 events.
 
 #include "workload.hpp"
 
@@ -72,8 +73,14 @@ void library_replay_w1(benchmark::State& state) {
     orchestrix::Repository<Account, Store> accounts(store);
     for (auto _ : state) {
         std::int64_t total = 0;
-        for (const auto& stream : streams) total += accounts.load(stream).balance();
+        std::uint64_t versions = 0;
+        for (const auto& stream : streams) {
+            const Account account = accounts.load(stream);
+            total += account.balance();
+            versions += account.version();
+        }
         benchmark::DoNotOptimize(total);
+        benchmark::DoNotOptimize(versions);
     }
     state.SetItemsProcessed(state.iterations() * w1_streams * w1_events_per_stream);
 }
@@ -83,7 +90,8 @@ struct string_hash {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-// The baseline looks each stream up by its id, as any replay by id must, then folds it.
+// The baseline looks each stream up by its id, as any replay by id must, then folds it and counts its version
+// (as the 1,000,000-event baseline does: a loaded aggregate knows its version, or it could not be saved).
 void baseline_replay_w1(benchmark::State& state) {
     std::unordered_map<std::string, std::vector<Event>, string_hash, std::equal_to<>> streams;
     std::vector<std::string> ids;
@@ -92,13 +100,20 @@ void baseline_replay_w1(benchmark::State& state) {
         for (const auto& id : ids) streams[id].push_back(make_event(id, n));
     for (auto _ : state) {
         std::int64_t total = 0;
+        std::uint64_t versions = 0;
         for (const auto& id : ids) {
             const auto found = streams.find(std::string_view(id));
             PlainAccount account;
-            for (const Event& e : found->second) std::visit(account, e);
+            std::uint64_t version = 0;
+            for (const Event& e : found->second) {
+                std::visit(account, e);
+                ++version;
+            }
             total += account.balance;
+            versions += version;
         }
         benchmark::DoNotOptimize(total);
+        benchmark::DoNotOptimize(versions);
     }
     state.SetItemsProcessed(state.iterations() * w1_streams * w1_events_per_stream);
 }
@@ -111,6 +126,11 @@ BENCHMARK(library_replay_w1)->Name("W2/replay-w1/library")->Unit(benchmark::kMil
 BENCHMARK(baseline_replay_w1)->Name("W2/replay-w1/baseline")->Unit(benchmark::kMillisecond);
 BENCHMARK(library_replay_long)
     ->Name("scaling/replay/library")
+    ->RangeMultiplier(10)
+    ->Range(1000, 1000000)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(baseline_replay_long)
+    ->Name("scaling/replay/baseline")
     ->RangeMultiplier(10)
     ->Range(1000, 1000000)
     ->Unit(benchmark::kMillisecond);

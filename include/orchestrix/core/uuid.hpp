@@ -212,11 +212,7 @@ public:
         return Uuid{b};
     }
 
-    [[nodiscard]] constexpr bool is_nil() const noexcept {
-        for (auto byte : bytes_)
-            if (byte != 0) return false;
-        return true;
-    }
+    [[nodiscard]] constexpr bool is_nil() const noexcept { return (high() | low()) == 0; }
 
     [[nodiscard]] constexpr const bytes_type& bytes() const noexcept { return bytes_; }
 

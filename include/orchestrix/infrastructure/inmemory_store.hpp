@@ -232,7 +232,9 @@ private:
     };
     struct string_hash {
         using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+        // Deliberately not noexcept: libstdc++ then keeps each key's hash in its node, so a lookup compares
+        // hashes instead of re-hashing and comparing the keys it walks past (7% of a replay by stream id).
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
     using stream_map = std::unordered_map<std::string, StreamData, string_hash, std::equal_to<>>;
 
