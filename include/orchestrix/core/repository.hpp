@@ -69,9 +69,10 @@ To widen(const std::variant<Fs...>& from) {
 ///
 /// With a snapshot store (`Repository<Aggregate, Store, SnapshotStore>`, see docs/snapshots.md), loading
 /// starts from the aggregate's latest usable snapshot and replays only the events after it, and the policy
-/// of its `SnapshotSettings` decides when to take a new one. A snapshot that cannot be used (another schema
-/// version, undecodable, ahead of the stream) is reported to `SnapshotSettings::on_issue` and the history is
-/// replayed in full instead. The aggregate must then declare
+/// of its `SnapshotSettings` decides when to take a new one. A snapshot of an older schema version is upcast
+/// through the state codec's `decode_old`, if it has one. A snapshot that cannot be used (a newer schema
+/// version, an older one that cannot be upcast, undecodable, ahead of the stream) is reported to
+/// `SnapshotSettings::on_issue` and the history is replayed in full instead. The aggregate must then declare
 /// `static constexpr std::string_view aggregate_type_name = "...";`.
 template <class Aggregate, event_store Store, class Snapshots = NoSnapshots>
 class Repository {
@@ -265,11 +266,13 @@ private:
                        "'; replaying the full history");
             return std::nullopt;
         }
-        if (snapshot->schema_version != schema) {
-            report(snapshot->schema_version < schema ? Reason::old_schema_version : Reason::newer_schema_version,
-                   stream, snapshot->version,
+        const bool older = snapshot->schema_version < schema;
+        if (snapshot->schema_version > schema || (older && !settings_.state.decode_old)) {
+            report(older ? Reason::old_schema_version : Reason::newer_schema_version, stream, snapshot->version,
                    where + " has schema version " + std::to_string(snapshot->schema_version) + ", the aggregate's is " +
-                       std::to_string(schema) + "; replaying the full history");
+                       std::to_string(schema) +
+                       (older ? ", and the state codec cannot upcast it (no decode_old)" : "") +
+                       "; replaying the full history");
             return std::nullopt;
         }
         const stream_version_t current = store_->stream_version(stream);
@@ -280,12 +283,19 @@ private:
             return std::nullopt;
         }
         try {
-            Aggregate aggregate = settings_.state.decode(snapshot->state);
+            Aggregate aggregate = older ? settings_.state.decode_old(snapshot->schema_version, snapshot->state)
+                                        : settings_.state.decode(snapshot->state);
             aggregate.restore_version(snapshot->version);
             return aggregate;
         } catch (const std::exception& e) {
-            report(Reason::undecodable, stream, snapshot->version,
-                   where + " cannot be decoded (" + e.what() + "); replaying the full history");
+            if (older) {
+                report(Reason::upcast_failed, stream, snapshot->version,
+                       where + " cannot be upcast from schema version " + std::to_string(snapshot->schema_version) +
+                           " to " + std::to_string(schema) + " (" + e.what() + "); replaying the full history");
+            } else {
+                report(Reason::undecodable, stream, snapshot->version,
+                       where + " cannot be decoded (" + e.what() + "); replaying the full history");
+            }
             return std::nullopt;
         }
     }

@@ -33,7 +33,8 @@ struct Snapshot {
     std::string aggregate_type;
     /// The stream version the state includes: loading replays events from `version + 1` on.
     stream_version_t version = 0;
-    /// The aggregate's `snapshot_schema_version` when the snapshot was taken; any other is ignored.
+    /// The aggregate's `snapshot_schema_version` when the snapshot was taken: an older one is upcast (if the
+    /// state codec can) or ignored, a newer one is ignored.
     std::uint32_t schema_version = 1;
     /// The state as JSON text.
     std::string state;
@@ -69,7 +70,8 @@ concept has_snapshot_schema_version = requires {
 } // namespace detail
 
 /// The version of an aggregate's snapshot format: `Aggregate::snapshot_schema_version` if declared, else 1.
-/// Bump it whenever the state's JSON changes shape: snapshots of another version are then ignored.
+/// Bump it whenever the state's JSON changes shape: older snapshots are then upcast by the state codec's
+/// `decode_old` if it has one, and ignored otherwise; newer ones are always ignored.
 template <class Aggregate>
 inline constexpr std::uint32_t snapshot_schema_version_of = [] {
     if constexpr (detail::has_snapshot_schema_version<Aggregate>) {
@@ -242,24 +244,33 @@ template <class Decide>
 
 /// Converts an aggregate's state to snapshot text and back. `decode` returns a default-constructed
 /// aggregate with the state restored (version 0; the repository restores the version) or throws.
-/// `json_state_codec<Aggregate>()` from <orchestrix/core/serialization.hpp> is the nlohmann_json one.
+/// `json_state_codec<Aggregate>()` from <orchestrix/core/serialization.hpp> is the nlohmann_json one; its
+/// `upcast(k, upcaster)` fills in `decode_old`.
 template <class Aggregate>
 struct StateCodec {
+    /// The state, written at the aggregate's current `snapshot_schema_version`.
     std::function<std::string(const Aggregate&)> encode;
+    /// A state written at the current schema version.
     std::function<Aggregate(std::string_view)> decode;
+    /// Optional: a state written at an older schema version (`schema_version` is the snapshot's), upcast to
+    /// the current one and decoded; throws if it cannot be. Empty: older snapshots are ignored.
+    std::function<Aggregate(std::uint32_t schema_version, std::string_view)> decode_old{};
 };
 
 /// Why a repository did not use or could not take a snapshot. Loading then replays the full history, and
 /// saving has still succeeded: a snapshot problem never yields a wrong state and never fails a command.
 struct SnapshotIssue {
     enum class Reason : std::uint8_t {
-        old_schema_version,   ///< taken with an older `snapshot_schema_version`
+        old_schema_version,   ///< taken with an older `snapshot_schema_version`, and no `decode_old` to upcast it
         newer_schema_version, ///< taken by a program with a newer `snapshot_schema_version`
         wrong_aggregate_type, ///< the snapshot belongs to another aggregate type
         ahead_of_stream,      ///< its version is beyond the stream's (the events were lost or rewritten)
         undecodable,          ///< the state text could not be decoded
         read_failed,          ///< the snapshot store could not be read
         save_failed,          ///< taking or saving a snapshot failed (the events were saved)
+        upcast_failed,        ///< taken with an older schema version, and `decode_old` threw (e.g. a missing
+                              ///< step in the upcaster chain, an upcaster that threw, an upcast state that
+                              ///< does not decode)
     };
 
     Reason reason;
