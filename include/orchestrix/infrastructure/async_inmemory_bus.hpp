@@ -4,6 +4,7 @@
 #include <orchestrix/core/error.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/detail/bus_routing.hpp>
 
 #include <array>
 #include <condition_variable>
@@ -112,7 +113,7 @@ public:
     /// to messages of type `M`: an alternative of `Events`, `Events` itself, or `RecordedEvent<Events>`.
     template <class M, class Handler>
     [[nodiscard]] Subscription subscribe(Handler&& handler) {
-        static_assert(subscribable<M>,
+        static_assert(routing::template accepts<M>,
                       "AsyncInMemoryBus<Events>::subscribe<M>: M must be an alternative of the bus's Events "
                       "variant, the Events variant itself (every event), or orchestrix::RecordedEvent<Events>");
         using H = std::decay_t<Handler>;
@@ -189,23 +190,15 @@ public:
     /// The number of handlers subscribed to `M` (not counting those of `Events` or `RecordedEvent`).
     template <class M>
     [[nodiscard]] std::size_t handler_count() const {
-        static_assert(subscribable<M>, "AsyncInMemoryBus<Events>::handler_count<M>: M is not a message of this bus");
+        static_assert(routing::template accepts<M>,
+                      "AsyncInMemoryBus<Events>::handler_count<M>: M is not a message of this bus");
         return state_->count(slot_of<M>);
     }
 
 private:
-    static constexpr std::size_t alternatives = std::variant_size_v<Events>;
-    static constexpr std::size_t all_slot = alternatives;
-    static constexpr std::size_t recorded_slot = alternatives + 1;
-
+    using routing = detail::bus_routing<Events>;
     template <class M>
-    static constexpr bool subscribable =
-        alternative_of<M, Events> || std::is_same_v<M, Events> || std::is_same_v<M, recorded_type>;
-
-    template <class M>
-    static constexpr std::size_t slot_of = alternative_of<M, Events>   ? detail::variant_index_v<M, Events>
-                                           : std::is_same_v<M, Events> ? all_slot
-                                                                       : recorded_slot;
+    static constexpr std::size_t slot_of = routing::template slot_of<M>;
 
     // One published event on its way to its subscribers.
     struct Publication {
@@ -309,8 +302,8 @@ private:
                     }
                 };
                 enqueue(slots_[publication->event().index()]);
-                enqueue(slots_[all_slot]);
-                if (publication->payload.index() == 1) enqueue(slots_[recorded_slot]);
+                enqueue(slots_[routing::all_slot]);
+                if (publication->payload.index() == 1) enqueue(slots_[routing::recorded_slot]);
                 if (publication->remaining == 0) {
                     lock.unlock();
                     publication->done.set_value();
@@ -448,7 +441,7 @@ private:
         std::condition_variable room_;       // in_flight_ dropped, or closing
         std::condition_variable drained_;    // nothing in flight any more
         std::condition_variable call_ended_; // a handler call returned
-        std::array<std::vector<subscriber_ptr>, alternatives + 2> slots_;
+        std::array<std::vector<subscriber_ptr>, routing::slot_count> slots_;
         std::unordered_map<std::uint64_t, subscriber_ptr> by_id_;
         std::deque<subscriber_ptr> ready_;
         std::uint64_t next_id_ = 0;

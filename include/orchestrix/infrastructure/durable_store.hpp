@@ -1,7 +1,8 @@
 #pragma once
 
 // What the durable stores (SQLite, PostgreSQL) share: the error for a stored row that cannot be decoded,
-// the codec requirements, and the idempotent-retry analysis that both run on the rows they look up.
+// the codec requirements, the idempotent-retry analysis that both run on the rows they look up, and the
+// public calls written on top of each store's own row-level code (`detail::DurableStoreBase`).
 
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
@@ -15,6 +16,8 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -95,6 +98,16 @@ template <class Events, class Codec>
     out.reserve(events.size());
     for (const auto& e : events) out.push_back(codec.serialize(e.event, e.metadata));
     return out;
+}
+
+/// What every append does before it touches its database: checks the stream id and the batch's event ids
+/// (`InvalidArgumentError`), then serializes the batch (`serialize_batch`).
+template <class Events, class Codec>
+[[nodiscard]] std::vector<SerializedEvent> prepare_append(const Codec& codec, std::string_view stream,
+                                                          std::span<const EventEnvelope<Events>> events) {
+    validate_stream_id(stream);
+    validate_batch_ids<Events>(stream, events);
+    return serialize_batch<Events>(codec, events);
 }
 
 /// Whether the stored row holds the same event as `event` (encoded as `encoded`): the same type and
@@ -186,6 +199,88 @@ decode_row(const Codec& codec, const SerializedEventView& row, std::string strea
                                  DecodeError(DecodeError::Kind::invalid_value, {}, "/" + std::string(column),
                                              "the " + std::string(column) + " column " + std::string(problem)));
 }
+
+/// The public calls of a durable event store that do not touch its database, written once on top of what
+/// `Derived` (`SqliteEventStore`, `PostgresEventStore`) implements:
+///
+/// - `AppendResult append(std::string_view, std::span<const EventEnvelope<Events>>, ExpectedVersion)`,
+///   public (the derived class brings this class's other `append` in with a using-declaration);
+/// - `const Codec& codec() const`, public;
+/// - `std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version,
+///   std::uint64_t max_count, Visitor& visitor) const` and `std::uint64_t visit_all_rows(position_t
+///   from_position, std::uint64_t max_count, Visitor& visitor) const`, which may be private (this class is
+///   a friend): each reads at most `max_count` rows (never called with 0), hands each to `visit_row`, and
+///   returns the number visited.
+template <class Derived, class Events>
+class DurableStoreBase {
+    using envelope_type = EventEnvelope<Events>;
+    using recorded_type = RecordedEvent<Events>;
+    using view_type = RecordedEventView<Events>;
+
+public:
+    /// As `append(stream, std::span<const EventEnvelope<Events>>, expected)`, for a braced list of envelopes.
+    AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
+                        ExpectedVersion expected) {
+        return derived().append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected);
+    }
+
+    /// Events of `stream` from `from_version` on (0 and 1 both mean the first), at most `max_count`.
+    [[nodiscard]] std::vector<recorded_type> read_stream(std::string_view stream, stream_version_t from_version = 1,
+                                                         std::uint64_t max_count = unlimited) const {
+        std::vector<recorded_type> out;
+        visit_stream(
+            stream, from_version, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
+        return out;
+    }
+
+    /// Events of every stream in global order from `from_position` on, at most `max_count`.
+    [[nodiscard]] std::vector<recorded_type> read_all(position_t from_position = 1,
+                                                      std::uint64_t max_count = unlimited) const {
+        std::vector<recorded_type> out;
+        visit_all(
+            from_position, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
+        return out;
+    }
+
+    /// Decodes the events of `stream` from `from_version` on one at a time and hands each to `visitor`
+    /// (`const RecordedEventView<Events>&`). Returns the number visited.
+    template <class Visitor>
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
+                                                                                   stream_version_t from_version,
+                                                                                   Visitor&& visitor,
+                                                                                   std::uint64_t max_count = unlimited)
+    const {
+        if (max_count == 0) return 0;
+        return derived().visit_stream_rows(stream, from_version, max_count, visitor);
+    }
+
+    /// Decodes every event from `from_position` on in global order and hands each to `visitor`.
+    template <class Visitor>
+    requires std::invocable<Visitor&, const view_type&> std::uint64_t
+    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
+    const {
+        if (max_count == 0) return 0;
+        return derived().visit_all_rows(from_position, max_count, visitor);
+    }
+
+protected:
+    DurableStoreBase() = default;
+    ~DurableStoreBase() = default;
+
+    /// Decodes one stored row through the store's codec (`decode_row`) and hands it to `visitor`.
+    template <class Visitor>
+    void visit_row(Visitor& visitor, const SerializedEventView& columns, std::string stream_id,
+                   stream_version_t version, position_t position, std::int64_t recorded_micros,
+                   std::string_view event_id_column) const {
+        const recorded_type e = decode_row<Events>(derived().codec(), columns, std::move(stream_id), version, position,
+                                                   from_micros(recorded_micros), event_id_column);
+        std::invoke(visitor, view_type{e.stream_id, e.version, &e.position, &e.event, &e.metadata});
+    }
+
+private:
+    [[nodiscard]] Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+    [[nodiscard]] const Derived& derived() const noexcept { return static_cast<const Derived&>(*this); }
+};
 
 } // namespace detail
 

@@ -3,6 +3,7 @@
 #include <orchestrix/core/error.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/detail/bus_routing.hpp>
 #include <orchestrix/detail/range.hpp>
 
 #include <algorithm>
@@ -177,7 +178,7 @@ public:
     /// The handler stays subscribed as long as the returned `Subscription` lives.
     template <class M, class Handler>
     [[nodiscard]] Subscription subscribe(Handler&& handler) {
-        static_assert(subscribable<M>,
+        static_assert(routing::template accepts<M>,
                       "InMemoryBus<Events>::subscribe<M>: M must be an alternative of the bus's Events variant, "
                       "the Events variant itself (every event), or orchestrix::RecordedEvent<Events>");
         static_assert(std::is_invocable_v<std::decay_t<Handler>&, const M&>,
@@ -211,23 +212,15 @@ public:
     /// The number of handlers subscribed to `M` (not counting those of `Events` or `RecordedEvent`).
     template <class M>
     [[nodiscard]] std::size_t handler_count() const {
-        static_assert(subscribable<M>, "InMemoryBus<Events>::handler_count<M>: M is not a message of this bus");
+        static_assert(routing::template accepts<M>,
+                      "InMemoryBus<Events>::handler_count<M>: M is not a message of this bus");
         return state_->template count<slot_of<M>>();
     }
 
 private:
-    static constexpr std::size_t alternatives = std::variant_size_v<Events>;
-    static constexpr std::size_t all_slot = alternatives;
-    static constexpr std::size_t recorded_slot = alternatives + 1;
-
+    using routing = detail::bus_routing<Events>;
     template <class M>
-    static constexpr bool subscribable =
-        alternative_of<M, Events> || std::is_same_v<M, Events> || std::is_same_v<M, recorded_type>;
-
-    template <class M>
-    static constexpr std::size_t slot_of = alternative_of<M, Events>   ? detail::variant_index_v<M, Events>
-                                           : std::is_same_v<M, Events> ? all_slot
-                                                                       : recorded_slot;
+    static constexpr std::size_t slot_of = routing::template slot_of<M>;
 
     class State final : public detail::subscription_owner {
     public:
@@ -248,7 +241,7 @@ private:
             const std::size_t slot = static_cast<std::size_t>(key & ((std::uint64_t{1} << key_slot_bits) - 1));
             const std::uint64_t id = key >> key_slot_bits;
             [&]<std::size_t... I>(std::index_sequence<I...>) { ((I == slot ? remove<I>(id) : void()), ...); }
-            (std::make_index_sequence<alternatives + 2>{});
+            (std::make_index_sequence<routing::slot_count>{});
         }
 
         template <std::size_t I>
@@ -324,7 +317,7 @@ private:
 
     private:
         static constexpr unsigned key_slot_bits = 16;
-        static_assert(alternatives + 2 < (std::size_t{1} << key_slot_bits),
+        static_assert(routing::slot_count < (std::size_t{1} << key_slot_bits),
                       "InMemoryBus: the event variant has too many alternatives");
 
         template <std::size_t I>
@@ -411,20 +404,20 @@ private:
             typename State::PublishScope scope(state);
             constexpr std::string_view name = event_name<M>;
             state.template dispatch<slot_of<M>>(message, name, failures);
-            if (state.template has_handlers<all_slot>()) {
+            if (state.template has_handlers<routing::all_slot>()) {
                 const Events wrapped{message};
-                state.template dispatch<all_slot>(wrapped, name, failures);
+                state.template dispatch<routing::all_slot>(wrapped, name, failures);
             }
         } else if constexpr (std::is_same_v<M, Events>) {
             typename State::PublishScope scope(state);
             deliver_alternative(state, message, failures);
-            state.template dispatch<all_slot>(message, event_name_of(message), failures);
+            state.template dispatch<routing::all_slot>(message, event_name_of(message), failures);
         } else if constexpr (std::is_same_v<M, recorded_type>) {
             typename State::PublishScope scope(state);
             deliver_alternative(state, message.event, failures);
             const std::string_view name = event_name_of(message.event);
-            state.template dispatch<all_slot>(message.event, name, failures);
-            state.template dispatch<recorded_slot>(message, name, failures);
+            state.template dispatch<routing::all_slot>(message.event, name, failures);
+            state.template dispatch<routing::recorded_slot>(message, name, failures);
         } else if constexpr (std::is_same_v<M, EventEnvelope<Events>>) {
             deliver(message.event, failures);
         } else {

@@ -19,10 +19,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <concepts>
 #include <cstdint>
-#include <functional>
-#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <span>
@@ -183,7 +180,8 @@ private:
 ///   `LOCK TABLE events IN EXCLUSIVE MODE`, checks the expected version and the event ids, and inserts the
 ///   batch with one multi-row INSERT, in one transaction. Appends therefore commit in position order, and
 ///   positions have no gaps: a reader polling `read_all(checkpoint + 1)` never skips an event that
-///   commits late. Readers take no lock that writers wait for, nor the reverse.
+///   commits late. `read_all` and `visit_all` see only committed events, and an event never appears after
+///   one with a higher position was seen. Readers take no lock that writers wait for, nor the reverse.
 /// - Every append notifies its last position on `postgres_channel` at commit; `listen()` gives a
 ///   `PostgresListener` that waits for it.
 /// - Values are sent as bound parameters in binary form: stream ids of any characters are stored byte for
@@ -192,11 +190,14 @@ private:
 /// - A lost connection throws `PostgresError`; an append it interrupted either committed or not, and
 ///   retrying it with the same event ids is safe (idempotent).
 template <event_variant Events, class Codec = JsonCodec<Events>>
-class PostgresEventStore {
+class PostgresEventStore : public detail::DurableStoreBase<PostgresEventStore<Events, Codec>, Events> {
     static_assert(event_codec<Codec, Events>,
                   "orchestrix: PostgresEventStore's Codec must provide serialize(event, metadata) -> "
                   "SerializedEvent, deserialize(row, stream, version, position, time) -> RecordedEvent and "
                   "deserialize_event(type, schema_version, payload) -> Events, as JsonCodec<Events> does");
+
+    using base_type = detail::DurableStoreBase<PostgresEventStore, Events>;
+    friend base_type;
 
 public:
     using event_type = Events;
@@ -219,9 +220,7 @@ public:
     /// Also throws `EncodeError` for an event JSON cannot carry and `PostgresError` if the database fails.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
         namespace pg = detail::postgres;
-        detail::validate_stream_id(stream);
-        detail::validate_batch_ids<Events>(stream, events);
-        const auto encoded = detail::serialize_batch<Events>(codec_, events);
+        const auto encoded = detail::prepare_append<Events>(codec_, stream, events);
         if (events.empty()) return AppendResult{stream_version(stream), 0, 0, false};
 
         std::vector<std::string> ids, types, versions, payloads, metadata;
@@ -258,66 +257,8 @@ public:
         throw ConcurrencyError(std::string(stream), expected, current);
     }
 
-    AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
-                        ExpectedVersion expected) {
-        return append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected);
-    }
-
-    /// Events of `stream` from `from_version` on (0 and 1 both mean the first), at most `max_count`.
-    [[nodiscard]] std::vector<recorded_type> read_stream(std::string_view stream, stream_version_t from_version = 1,
-                                                         std::uint64_t max_count = unlimited) const {
-        std::vector<recorded_type> out;
-        visit_stream(
-            stream, from_version, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
-        return out;
-    }
-
-    /// Events of every stream in global order from `from_position` on, at most `max_count`. Only committed
-    /// events are seen, and an event never appears after one with a higher position was seen.
-    [[nodiscard]] std::vector<recorded_type> read_all(position_t from_position = 1,
-                                                      std::uint64_t max_count = unlimited) const {
-        std::vector<recorded_type> out;
-        visit_all(
-            from_position, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
-        return out;
-    }
-
-    /// Decodes the events of `stream` from `from_version` on and hands each to `visitor`
-    /// (`const RecordedEventView<Events>&`). Returns the number visited.
-    template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
-                                                                                   stream_version_t from_version,
-                                                                                   Visitor&& visitor,
-                                                                                   std::uint64_t max_count = unlimited)
-    const {
-        namespace pg = detail::postgres;
-        if (max_count == 0) return 0;
-        detail::postgres::Params params;
-        params.add_text(stream).add_int8(pg::clamp(from_version)).add_int8(pg::clamp(max_count));
-        auto c = pool_.acquire();
-        c->prepare("orchestrix_read_stream",
-                   std::string("SELECT ") + pg::row_columns +
-                       " FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3",
-                   {pg::text_oid, pg::int8_oid, pg::int8_oid});
-        return visit_rows(c->run("orchestrix_read_stream", params), visitor);
-    }
-
-    /// Decodes every event from `from_position` on in global order and hands each to `visitor`.
-    template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t
-    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
-    const {
-        namespace pg = detail::postgres;
-        if (max_count == 0) return 0;
-        detail::postgres::Params params;
-        params.add_int8(pg::clamp(from_position)).add_int8(pg::clamp(max_count));
-        auto c = pool_.acquire();
-        c->prepare("orchestrix_read_all",
-                   std::string("SELECT ") + pg::row_columns +
-                       " FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
-                   {pg::int8_oid, pg::int8_oid});
-        return visit_rows(c->run("orchestrix_read_all", params), visitor);
-    }
+    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream` and `visit_all`: `DurableStoreBase`.
+    using base_type::append;
 
     /// The stream's current version: 0 if it does not exist.
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
@@ -343,6 +284,33 @@ public:
     [[nodiscard]] const Codec& codec() const noexcept { return codec_; }
 
 private:
+    template <class Visitor>
+    std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version, std::uint64_t max_count,
+                                    Visitor& visitor) const {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_text(stream).add_int8(pg::clamp(from_version)).add_int8(pg::clamp(max_count));
+        auto c = pool_.acquire();
+        c->prepare("orchestrix_read_stream",
+                   std::string("SELECT ") + pg::row_columns +
+                       " FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3",
+                   {pg::text_oid, pg::int8_oid, pg::int8_oid});
+        return visit_rows(c->run("orchestrix_read_stream", params), visitor);
+    }
+
+    template <class Visitor>
+    std::uint64_t visit_all_rows(position_t from_position, std::uint64_t max_count, Visitor& visitor) const {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_int8(pg::clamp(from_position)).add_int8(pg::clamp(max_count));
+        auto c = pool_.acquire();
+        c->prepare("orchestrix_read_all",
+                   std::string("SELECT ") + pg::row_columns +
+                       " FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
+                   {pg::int8_oid, pg::int8_oid});
+        return visit_rows(c->run("orchestrix_read_all", params), visitor);
+    }
+
     std::optional<AppendResult> check_retry(detail::postgres::Connection& c, std::string_view stream,
                                             std::span<const envelope_type> events,
                                             const std::vector<SerializedEvent>& encoded, ExpectedVersion expected,
@@ -389,9 +357,7 @@ private:
             }
             const SerializedEventView columns(r.text(row, 4), static_cast<std::uint32_t>(schema), r.text(row, 6),
                                               r.text(row, 7));
-            const recorded_type e = detail::decode_row<Events>(codec_, columns, std::move(stream), version, position,
-                                                               detail::from_micros(micros), r.text(row, 3));
-            std::invoke(visitor, view_type{e.stream_id, e.version, &e.position, &e.event, &e.metadata});
+            this->visit_row(visitor, columns, std::move(stream), version, position, micros, r.text(row, 3));
         }
         return static_cast<std::uint64_t>(rows);
     }

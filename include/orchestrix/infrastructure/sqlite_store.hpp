@@ -13,10 +13,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <concepts>
 #include <cstdint>
-#include <functional>
-#include <initializer_list>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -129,11 +126,14 @@ PRAGMA user_version = 1;
 /// - `visit_stream` / `visit_all` call their callback with the store locked: the callback must not call
 ///   this store.
 template <event_variant Events, class Codec = JsonCodec<Events>>
-class SqliteEventStore {
+class SqliteEventStore : public detail::DurableStoreBase<SqliteEventStore<Events, Codec>, Events> {
     static_assert(event_codec<Codec, Events>,
                   "orchestrix: SqliteEventStore's Codec must provide serialize(event, metadata) -> SerializedEvent, "
                   "deserialize(row, stream, version, position, time) -> RecordedEvent and deserialize_event(type, "
                   "schema_version, payload) -> Events, as JsonCodec<Events> does");
+
+    using base_type = detail::DurableStoreBase<SqliteEventStore, Events>;
+    friend base_type;
 
 public:
     using event_type = Events;
@@ -166,9 +166,7 @@ public:
     /// Also throws `EncodeError` for an event JSON cannot carry and `SqliteError` if SQLite fails; in every
     /// case nothing was written.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
-        detail::validate_stream_id(stream);
-        detail::validate_batch_ids<Events>(stream, events);
-        const auto encoded = detail::serialize_batch<Events>(codec_, events);
+        const auto encoded = detail::prepare_append<Events>(codec_, stream, events);
         const auto now = detail::to_micros(std::chrono::system_clock::now());
 
         std::lock_guard lock(mutex_);
@@ -209,58 +207,8 @@ public:
         return AppendResult{current + events.size(), first, first + events.size() - 1, true};
     }
 
-    AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
-                        ExpectedVersion expected) {
-        return append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected);
-    }
-
-    /// Events of `stream` from `from_version` on (0 and 1 both mean the first), at most `max_count`.
-    [[nodiscard]] std::vector<recorded_type> read_stream(std::string_view stream, stream_version_t from_version = 1,
-                                                         std::uint64_t max_count = unlimited) const {
-        std::vector<recorded_type> out;
-        visit_stream(
-            stream, from_version, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
-        return out;
-    }
-
-    /// Events of every stream in global order from `from_position` on, at most `max_count`.
-    [[nodiscard]] std::vector<recorded_type> read_all(position_t from_position = 1,
-                                                      std::uint64_t max_count = unlimited) const {
-        std::vector<recorded_type> out;
-        visit_all(
-            from_position, [&](const view_type& e) { out.push_back(e.to_owned()); }, max_count);
-        return out;
-    }
-
-    /// Decodes the events of `stream` from `from_version` on one at a time and hands each to `visitor`
-    /// (`const RecordedEventView<Events>&`). Returns the number visited.
-    template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
-                                                                                   stream_version_t from_version,
-                                                                                   Visitor&& visitor,
-                                                                                   std::uint64_t max_count = unlimited)
-    const {
-        if (max_count == 0) return 0;
-        std::lock_guard lock(mutex_);
-        auto s = read_stream_.use();
-        s->bind(1, stream);
-        s->bind_clamped(2, from_version);
-        s->bind_clamped(3, max_count);
-        return visit_rows(*s.operator->(), visitor);
-    }
-
-    /// Decodes every event from `from_position` on in global order and hands each to `visitor`.
-    template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t
-    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
-    const {
-        if (max_count == 0) return 0;
-        std::lock_guard lock(mutex_);
-        auto s = read_all_.use();
-        s->bind_clamped(1, from_position);
-        s->bind_clamped(2, max_count);
-        return visit_rows(*s.operator->(), visitor);
-    }
+    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream` and `visit_all`: `DurableStoreBase`.
+    using base_type::append;
 
     /// The stream's current version: 0 if it does not exist.
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
@@ -296,6 +244,26 @@ public:
     [[nodiscard]] const Codec& codec() const noexcept { return codec_; }
 
 private:
+    template <class Visitor>
+    std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version, std::uint64_t max_count,
+                                    Visitor& visitor) const {
+        std::lock_guard lock(mutex_);
+        auto s = read_stream_.use();
+        s->bind(1, stream);
+        s->bind_clamped(2, from_version);
+        s->bind_clamped(3, max_count);
+        return visit_rows(*s.operator->(), visitor);
+    }
+
+    template <class Visitor>
+    std::uint64_t visit_all_rows(position_t from_position, std::uint64_t max_count, Visitor& visitor) const {
+        std::lock_guard lock(mutex_);
+        auto s = read_all_.use();
+        s->bind_clamped(1, from_position);
+        s->bind_clamped(2, max_count);
+        return visit_rows(*s.operator->(), visitor);
+    }
+
     stream_version_t current_version(std::string_view stream) const {
         auto s = stream_version_.use();
         s->bind(1, stream);
@@ -352,9 +320,7 @@ private:
                 detail::damaged_column(position, stream, v, "recorded_at", "is not an integer");
             }
             const SerializedEventView row(s.text(4), static_cast<std::uint32_t>(schema), s.text(6), s.text(7));
-            const recorded_type e = detail::decode_row<Events>(codec_, row, std::move(stream), v, position,
-                                                               detail::from_micros(s.int64(8)), s.text(3));
-            std::invoke(visitor, view_type{e.stream_id, e.version, &e.position, &e.event, &e.metadata});
+            this->visit_row(visitor, row, std::move(stream), v, position, s.int64(8), s.text(3));
             ++count;
         }
         return count;
