@@ -5,7 +5,8 @@
 #                         examples/08-bank; its events stay in build/orchestrix-bank.db, so each run
 #                         continues from the last (extra arguments go to it: ./build.sh example balance demo)
 #   ./build.sh test       build and run every test, with g++ and with clang++ (warnings are errors)
-#   ./build.sh sanitize   build and run the tests under ASan+UBSan, then under TSan (clang++)
+#   ./build.sh sanitize   build and run the tests under ASan+UBSan, then the multi-threaded ones under TSan
+#                         (clang++)
 #   ./build.sh deps       only install the Debian packages the project needs
 #
 # On Debian or Ubuntu, missing packages are installed with apt-get (as root, or through sudo). Elsewhere,
@@ -71,7 +72,7 @@ sanitize)
     done
     ;;
 *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

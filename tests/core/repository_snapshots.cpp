@@ -19,31 +19,6 @@ using Reason = orchestrix::SnapshotIssue::Reason;
 
 namespace {
 
-// A store that counts the events loads read, to prove that a snapshot spares the replay.
-class CountingStore {
-public:
-    using event_type = CartEvent;
-    orchestrix::AppendResult append(std::string_view stream,
-                                    std::span<const orchestrix::EventEnvelope<CartEvent>> events,
-                                    orchestrix::ExpectedVersion expected) {
-        return inner.append(stream, events, expected);
-    }
-    [[nodiscard]] std::vector<orchestrix::RecordedEvent<CartEvent>> read_stream(std::string_view s, std::uint64_t from,
-                                                                                std::uint64_t max) const {
-        auto events = inner.read_stream(s, from, max);
-        events_read += events.size();
-        return events;
-    }
-    [[nodiscard]] std::vector<orchestrix::RecordedEvent<CartEvent>> read_all(std::uint64_t from,
-                                                                             std::uint64_t max) const {
-        return inner.read_all(from, max);
-    }
-    [[nodiscard]] std::uint64_t stream_version(std::string_view s) const { return inner.stream_version(s); }
-
-    Store inner;
-    mutable std::uint64_t events_read = 0;
-};
-
 // A snapshot store that fails on demand.
 class FlakySnapshotStore {
 public:

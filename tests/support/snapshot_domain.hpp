@@ -3,11 +3,13 @@
 // A shopping cart for the snapshot tests: its state converts to JSON with NLOHMANN_DEFINE_TYPE_INTRUSIVE.
 
 #include <orchestrix/core/aggregate.hpp>
+#include <orchestrix/infrastructure/inmemory_store.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -103,6 +105,31 @@ private:
     std::vector<std::string> coupons_;
     bool checked_out_ = false;
     std::int64_t total_cents_ = 0;
+};
+
+// A store that counts the events loads read, to prove that a snapshot spares the replay.
+class CountingStore {
+public:
+    using event_type = CartEvent;
+    orchestrix::AppendResult append(std::string_view stream,
+                                    std::span<const orchestrix::EventEnvelope<CartEvent>> events,
+                                    orchestrix::ExpectedVersion expected) {
+        return inner.append(stream, events, expected);
+    }
+    [[nodiscard]] std::vector<orchestrix::RecordedEvent<CartEvent>> read_stream(std::string_view s, std::uint64_t from,
+                                                                                std::uint64_t max) const {
+        auto events = inner.read_stream(s, from, max);
+        events_read += events.size();
+        return events;
+    }
+    [[nodiscard]] std::vector<orchestrix::RecordedEvent<CartEvent>> read_all(std::uint64_t from,
+                                                                             std::uint64_t max) const {
+        return inner.read_all(from, max);
+    }
+    [[nodiscard]] std::uint64_t stream_version(std::string_view s) const { return inner.stream_version(s); }
+
+    orchestrix::InMemoryEventStore<CartEvent> inner;
+    mutable std::uint64_t events_read = 0;
 };
 
 } // namespace snapshot_domain

@@ -169,35 +169,10 @@ private:
     static Aggregate decode_upcast(const std::vector<Upcaster>& chain, const DecodeOptions& options,
                                    std::uint32_t stored, std::string_view text) {
         const std::string type(Aggregate::aggregate_type_name);
-        if (stored == 0) {
-            throw DecodeError(DecodeError::Kind::invalid_value, type, "/schema_version",
-                              "schema versions start at 1, found 0");
-        }
-        if (stored > current) {
-            throw DecodeError(DecodeError::Kind::newer_schema_version, type, "/schema_version",
-                              "stored with schema version " + std::to_string(stored) + ", but this program knows " +
-                                  std::to_string(current) + " at most; upgrade the program to read it");
-        }
-        for (std::uint32_t v = stored; v < current; ++v) {
-            if (chain.size() < v || !chain[v - 1]) {
-                throw DecodeError(DecodeError::Kind::missing_upcaster, type, "/schema_version",
-                                  "stored with schema version " + std::to_string(stored) +
-                                      ", and no upcaster from version " + std::to_string(v) + " to " +
-                                      std::to_string(v + 1) + " is registered");
-            }
-        }
-        nlohmann::json state = detail::parse_state(text, type, options);
-        for (std::uint32_t v = stored; v < current; ++v) {
-            try {
-                state = chain[v - 1](std::move(state));
-            } catch (DecodeError& e) {
-                e.add_context("/state", type);
-                throw;
-            } catch (const std::exception& e) {
-                throw DecodeError(DecodeError::Kind::upcast_failed, type, "/state",
-                                  "the upcaster from version " + std::to_string(v) + " threw: " + e.what());
-            }
-        }
+        // A missing step is reported before the text is parsed: it is the reason the snapshot is unusable.
+        const auto steps = detail::upcaster_steps(&chain, type, stored, current);
+        nlohmann::json state =
+            detail::run_upcasters(steps, type, "/state", stored, detail::parse_state(text, type, options));
         return from_checked_json<Aggregate>(state, type, "/state", options);
     }
 

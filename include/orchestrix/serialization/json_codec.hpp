@@ -75,6 +75,54 @@ struct all_json_convertible;
 template <class... Ts>
 struct all_json_convertible<std::variant<Ts...>> : std::bool_constant<(json_convertible<Ts> && ...)> {};
 
+/// The upcasters that turn JSON stored at schema version `stored` into version `current`, in order
+/// (`chain[k - 1]` upcasts k to k + 1; events and snapshot states both keep them so). Throws the
+/// `DecodeError` for version 0, for a version newer than `current`, and for a missing step, naming `type`.
+inline std::vector<const Upcaster*> upcaster_steps(const std::vector<Upcaster>* chain, const std::string& type,
+                                                   std::uint32_t stored, std::uint32_t current) {
+    if (stored == 0) {
+        throw DecodeError(DecodeError::Kind::invalid_value, type, "/schema_version",
+                          "schema versions start at 1, found 0");
+    }
+    if (stored > current) {
+        throw DecodeError(DecodeError::Kind::newer_schema_version, type, "/schema_version",
+                          "stored with schema version " + std::to_string(stored) + ", but this program knows " +
+                              std::to_string(current) + " at most; upgrade the program to read it");
+    }
+    std::vector<const Upcaster*> steps;
+    for (std::uint32_t v = stored; v < current; ++v) {
+        if (chain == nullptr || chain->size() < v || !(*chain)[v - 1]) {
+            throw DecodeError(DecodeError::Kind::missing_upcaster, type, "/schema_version",
+                              "stored with schema version " + std::to_string(stored) +
+                                  ", and no upcaster from version " + std::to_string(v) + " to " +
+                                  std::to_string(v + 1) + " is registered");
+        }
+        steps.push_back(&(*chain)[v - 1]);
+    }
+    return steps;
+}
+
+/// Runs `steps` (from `upcaster_steps`) on `value`, the JSON at `path` of a `type` stored at version
+/// `stored`. An upcaster's `DecodeError` gets the path as context; any other exception becomes
+/// `DecodeError{upcast_failed}` naming the step.
+inline nlohmann::json run_upcasters(const std::vector<const Upcaster*>& steps, const std::string& type,
+                                    std::string_view path, std::uint32_t stored, nlohmann::json value) {
+    std::uint32_t v = stored;
+    for (const Upcaster* step : steps) {
+        try {
+            value = (*step)(std::move(value));
+        } catch (DecodeError& e) {
+            e.add_context(path, type);
+            throw;
+        } catch (const std::exception& e) {
+            throw DecodeError(DecodeError::Kind::upcast_failed, type, std::string(path),
+                              "the upcaster from version " + std::to_string(v) + " threw: " + e.what());
+        }
+        ++v;
+    }
+    return value;
+}
+
 } // namespace detail
 
 /// The JSON codec of an event variant: encodes and decodes events, envelopes and recorded events, and
@@ -348,36 +396,11 @@ private:
     }
 
     nlohmann::json upcast(std::size_t i, std::uint32_t stored, nlohmann::json payload) const {
-        const std::uint32_t current = versions[i];
         const std::string type(names[i]);
-        if (stored == 0) {
-            throw DecodeError(DecodeError::Kind::invalid_value, type, "/schema_version",
-                              "schema versions start at 1, found 0");
-        }
-        if (stored > current) {
-            throw DecodeError(DecodeError::Kind::newer_schema_version, type, "/schema_version",
-                              "stored with schema version " + std::to_string(stored) + ", but this program knows " +
-                                  std::to_string(current) + " at most; upgrade the program to read it");
-        }
         const auto chain = upcasters_.find(i);
-        for (std::uint32_t v = stored; v < current; ++v) {
-            if (chain == upcasters_.end() || chain->second.size() < v || !chain->second[v - 1]) {
-                throw DecodeError(DecodeError::Kind::missing_upcaster, type, "/schema_version",
-                                  "stored with schema version " + std::to_string(stored) +
-                                      ", and no upcaster from version " + std::to_string(v) + " to " +
-                                      std::to_string(v + 1) + " is registered");
-            }
-            try {
-                payload = chain->second[v - 1](std::move(payload));
-            } catch (DecodeError& e) {
-                e.add_context("/payload", type);
-                throw;
-            } catch (const std::exception& e) {
-                throw DecodeError(DecodeError::Kind::upcast_failed, type, "/payload",
-                                  "the upcaster from version " + std::to_string(v) + " threw: " + e.what());
-            }
-        }
-        return payload;
+        const auto steps =
+            detail::upcaster_steps(chain == upcasters_.end() ? nullptr : &chain->second, type, stored, versions[i]);
+        return detail::run_upcasters(steps, type, "/payload", stored, std::move(payload));
     }
 
     static const nlohmann::json& field(const nlohmann::json& document, std::string_view key) {
