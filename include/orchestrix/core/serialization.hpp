@@ -171,8 +171,8 @@ private:
         const std::string type(Aggregate::aggregate_type_name);
         // A missing step is reported before the text is parsed: it is the reason the snapshot is unusable.
         const auto steps = detail::upcaster_steps(&chain, type, stored, current);
-        nlohmann::json state =
-            detail::run_upcasters(steps, type, "/state", stored, detail::parse_state(text, type, options));
+        nlohmann::json state = detail::parse_state(text, type, options);
+        detail::run_upcasters(steps, type, "/state", stored, state);
         return from_checked_json<Aggregate>(state, type, "/state", options);
     }
 

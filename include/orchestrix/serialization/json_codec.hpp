@@ -102,11 +102,11 @@ inline std::vector<const Upcaster*> upcaster_steps(const std::vector<Upcaster>* 
     return steps;
 }
 
-/// Runs `steps` (from `upcaster_steps`) on `value`, the JSON at `path` of a `type` stored at version
-/// `stored`. An upcaster's `DecodeError` gets the path as context; any other exception becomes
+/// Runs `steps` (from `upcaster_steps`) on `value` in place, the JSON at `path` of a `type` stored at
+/// version `stored`. An upcaster's `DecodeError` gets the path as context; any other exception becomes
 /// `DecodeError{upcast_failed}` naming the step.
-inline nlohmann::json run_upcasters(const std::vector<const Upcaster*>& steps, const std::string& type,
-                                    std::string_view path, std::uint32_t stored, nlohmann::json value) {
+inline void run_upcasters(const std::vector<const Upcaster*>& steps, const std::string& type, std::string_view path,
+                          std::uint32_t stored, nlohmann::json& value) {
     std::uint32_t v = stored;
     for (const Upcaster* step : steps) {
         try {
@@ -120,7 +120,6 @@ inline nlohmann::json run_upcasters(const std::vector<const Upcaster*>& steps, c
         }
         ++v;
     }
-    return value;
 }
 
 } // namespace detail
@@ -400,7 +399,8 @@ private:
         const auto chain = upcasters_.find(i);
         const auto steps =
             detail::upcaster_steps(chain == upcasters_.end() ? nullptr : &chain->second, type, stored, versions[i]);
-        return detail::run_upcasters(steps, type, "/payload", stored, std::move(payload));
+        detail::run_upcasters(steps, type, "/payload", stored, payload);
+        return payload;
     }
 
     static const nlohmann::json& field(const nlohmann::json& document, std::string_view key) {
