@@ -245,20 +245,18 @@ public:
     /// Decodes the events of `stream` from `from_version` on one at a time and hands each to `visitor`
     /// (`const RecordedEventView<Events>&`). Returns the number visited.
     template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
-                                                                                   stream_version_t from_version,
-                                                                                   Visitor&& visitor,
-                                                                                   std::uint64_t max_count = unlimited)
-    const {
+    std::uint64_t
+    visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
+                 std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
         if (max_count == 0) return 0;
         return derived().visit_stream_rows(stream, from_version, max_count, visitor);
     }
 
     /// Decodes every event from `from_position` on in global order and hands each to `visitor`.
     template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t
-    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
-    const {
+    std::uint64_t
+    visit_all(position_t from_position, Visitor&& visitor,
+              std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
         if (max_count == 0) return 0;
         return derived().visit_all_rows(from_position, max_count, visitor);
     }

@@ -161,11 +161,9 @@ public:
     /// Calls `visitor(const RecordedEventView<Events>&)` for each event of `stream` from `from_version` on,
     /// in place. Returns the number of events visited.
     template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t visit_stream(std::string_view stream,
-                                                                                   stream_version_t from_version,
-                                                                                   Visitor&& visitor,
-                                                                                   std::uint64_t max_count = unlimited)
-    const {
+    std::uint64_t
+    visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
+                 std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
         std::shared_lock lock(mutex_);
         const StreamData* data = find_stream(stream);
         const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
@@ -176,9 +174,9 @@ public:
     /// Calls `visitor(const RecordedEventView<Events>&)` for each event in global order from
     /// `from_position` on, in place. Returns the number of events visited.
     template <class Visitor>
-    requires std::invocable<Visitor&, const view_type&> std::uint64_t
-    visit_all(position_t from_position, Visitor&& visitor, std::uint64_t max_count = unlimited)
-    const {
+    std::uint64_t
+    visit_all(position_t from_position, Visitor&& visitor,
+              std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
         std::shared_lock lock(mutex_);
         const auto [begin, end] = range(log_.size(), from_position, max_count);
         for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*log_[i].stream, log_[i].index));
