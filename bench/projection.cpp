@@ -7,10 +7,10 @@
 //             (median and p99 over 200 appends). PostgreSQL is not measured here: its server is started
 //             only by the test suite's fixture.
 
-#include <orchestrix/core/serialization.hpp>
-#include <orchestrix/infrastructure/sqlite_store.hpp>
+#include <orchestrix/json.hpp>
 #include <orchestrix/projection/projection.hpp>
-#include <orchestrix/projection/sqlite_projection.hpp>
+#include <orchestrix/sqlite/checkpoint_store.hpp>
+#include <orchestrix/sqlite/event_store.hpp>
 
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>

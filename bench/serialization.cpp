@@ -1,8 +1,8 @@
 // Serialization and snapshots: the JSON codec against hand-written nlohmann calls on a small event, and a
 // 1,000,000-event replay with a snapshot every 1,000 events against none.
 
-#include <orchestrix/core/serialization.hpp>
-#include <orchestrix/infrastructure/inmemory_snapshot_store.hpp>
+#include <orchestrix/json.hpp>
+#include <orchestrix/memory/snapshot_store.hpp>
 #include <orchestrix/orchestrix.hpp>
 
 #include <benchmark/benchmark.h>

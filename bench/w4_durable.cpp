@@ -21,8 +21,8 @@
 
 #include "workload.hpp"
 
-#include <orchestrix/infrastructure/sqlite_store.hpp>
-#include <orchestrix/serialization/json_codec.hpp>
+#include <orchestrix/json/codec.hpp>
+#include <orchestrix/sqlite/event_store.hpp>
 
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>

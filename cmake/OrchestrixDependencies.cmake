@@ -1,14 +1,20 @@
-# Finds orchestrix's dependencies: installed packages first (find_package), FetchContent only as a fallback
-# for machines that have neither the package nor a parent project that provides the target.
+# Finds the packages of orchestrix's modules (the table is in OrchestrixModules.cmake): installed packages
+# first (find_package), targets a parent project already made, and FetchContent for nlohmann_json and fmt
+# only when ORCHESTRIX_FETCH_DEPENDENCIES is ON (the default for a top-level build). A module whose package
+# is missing is not made; a STATUS line names the package that provides it, and FATAL_ERROR when the module
+# is listed in ORCHESTRIX_REQUIRED_MODULES.
 
 include(FetchContent)
-include(CMakeFindDependencyMacro)
 
 find_package(Threads REQUIRED)
 
-if(NOT TARGET nlohmann_json::nlohmann_json)
-  find_package(nlohmann_json 3.10 QUIET)
-  if(NOT nlohmann_json_FOUND)
+# orchestrix_find_package(<name>): sets ORCHESTRIX_PACKAGE_<name>_FOUND.
+function(orchestrix_find_package name)
+  set(target ${ORCHESTRIX_PACKAGE_${name}_TARGET})
+  if(NOT TARGET ${target})
+    find_package(${name} ${ORCHESTRIX_PACKAGE_${name}_VERSION} QUIET)
+  endif()
+  if(NOT TARGET ${target} AND ORCHESTRIX_FETCH_DEPENDENCIES AND name STREQUAL "nlohmann_json")
     message(STATUS "orchestrix: nlohmann_json not installed; fetching it")
     set(JSON_Install ON CACHE BOOL "" FORCE)
     FetchContent_Declare(nlohmann_json
@@ -16,12 +22,7 @@ if(NOT TARGET nlohmann_json::nlohmann_json)
       GIT_TAG v3.11.3
       GIT_SHALLOW TRUE)
     FetchContent_MakeAvailable(nlohmann_json)
-  endif()
-endif()
-
-if(NOT TARGET fmt::fmt)
-  find_package(fmt 9 QUIET)
-  if(NOT fmt_FOUND)
+  elseif(NOT TARGET ${target} AND ORCHESTRIX_FETCH_DEPENDENCIES AND name STREQUAL "fmt")
     message(STATUS "orchestrix: fmt not installed; fetching it")
     set(FMT_INSTALL ON CACHE BOOL "" FORCE)
     FetchContent_Declare(fmt
@@ -30,7 +31,21 @@ if(NOT TARGET fmt::fmt)
       GIT_SHALLOW TRUE)
     FetchContent_MakeAvailable(fmt)
   endif()
-endif()
+  if(TARGET ${target})
+    set(ORCHESTRIX_PACKAGE_${name}_FOUND TRUE PARENT_SCOPE)
+  else()
+    set(ORCHESTRIX_PACKAGE_${name}_FOUND FALSE PARENT_SCOPE)
+  endif()
+endfunction()
+
+set(_orchestrix_packages "")
+foreach(module IN LISTS ORCHESTRIX_MODULES)
+  list(APPEND _orchestrix_packages ${ORCHESTRIX_MODULE_${module}_PACKAGES})
+endforeach()
+list(REMOVE_DUPLICATES _orchestrix_packages)
+foreach(package IN LISTS _orchestrix_packages)
+  orchestrix_find_package(${package})
+endforeach()
 
 # Catch2 for the tests: v2 (Debian bookworm ships 2.13) or v3, whichever is installed; v3 is fetched.
 macro(orchestrix_find_catch2)

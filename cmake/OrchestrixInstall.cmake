@@ -1,25 +1,37 @@
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/orchestrix" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
-install(TARGETS orchestrix EXPORT orchestrixTargets)
-# The optional store targets, and whether the installed config must find their libraries.
-set(ORCHESTRIX_WITH_SQLITE OFF)
-set(ORCHESTRIX_WITH_POSTGRES OFF)
-if(TARGET orchestrix_sqlite)
-  install(TARGETS orchestrix_sqlite EXPORT orchestrixTargets)
-  set(ORCHESTRIX_WITH_SQLITE ON)
-endif()
-if(TARGET orchestrix_postgres)
-  install(TARGETS orchestrix_postgres EXPORT orchestrixTargets)
-  set(ORCHESTRIX_WITH_POSTGRES ON)
-endif()
 
 set(ORCHESTRIX_INSTALL_CMAKEDIR "${CMAKE_INSTALL_DATADIR}/cmake/orchestrix"
     CACHE STRING "Where orchestrixConfig.cmake is installed")
 
-install(EXPORT orchestrixTargets
-  NAMESPACE orchestrix::
-  DESTINATION "${ORCHESTRIX_INSTALL_CMAKEDIR}")
+# One export set per module, so that the installed config loads a component only when its packages are found.
+foreach(module IN LISTS ORCHESTRIX_AVAILABLE_MODULES)
+  install(TARGETS orchestrix_${module} EXPORT orchestrix_${module}_targets)
+  install(EXPORT orchestrix_${module}_targets
+    NAMESPACE orchestrix::
+    FILE orchestrix-${module}-targets.cmake
+    DESTINATION "${ORCHESTRIX_INSTALL_CMAKEDIR}")
+endforeach()
+
+# The module table, as the installed config reads it.
+set(ORCHESTRIX_CONFIG_MODULE_TABLE "set(orchestrix_modules ${ORCHESTRIX_AVAILABLE_MODULES})\n")
+foreach(module IN LISTS ORCHESTRIX_MODULES)
+  string(APPEND ORCHESTRIX_CONFIG_MODULE_TABLE
+    "set(orchestrix_${module}_depends ${ORCHESTRIX_MODULE_${module}_DEPENDS})\n"
+    "set(orchestrix_${module}_packages ${ORCHESTRIX_MODULE_${module}_PACKAGES})\n")
+endforeach()
+set(_orchestrix_packages "")
+foreach(module IN LISTS ORCHESTRIX_MODULES)
+  list(APPEND _orchestrix_packages ${ORCHESTRIX_MODULE_${module}_PACKAGES})
+endforeach()
+list(REMOVE_DUPLICATES _orchestrix_packages)
+foreach(package IN LISTS _orchestrix_packages)
+  string(APPEND ORCHESTRIX_CONFIG_MODULE_TABLE
+    "set(orchestrix_package_${package}_version \"${ORCHESTRIX_PACKAGE_${package}_VERSION}\")\n"
+    "set(orchestrix_package_${package}_target \"${ORCHESTRIX_PACKAGE_${package}_TARGET}\")\n"
+    "set(orchestrix_package_${package}_provider \"${ORCHESTRIX_PACKAGE_${package}_PROVIDER}\")\n")
+endforeach()
 
 configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/orchestrixConfig.cmake.in"

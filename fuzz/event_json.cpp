@@ -10,7 +10,7 @@
 #include "fuzz_check.hpp"
 #include "support/codec_events.hpp"
 
-#include <orchestrix/core/serialization.hpp>
+#include <orchestrix/json.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -5,7 +5,7 @@
 #include "fuzz_check.hpp"
 #include "support/snapshot_domain.hpp"
 
-#include <orchestrix/core/serialization.hpp>
+#include <orchestrix/json.hpp>
 
 #include <cstddef>
 #include <cstdint>

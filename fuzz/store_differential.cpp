@@ -13,8 +13,8 @@
 #include "support/test_events_json.hpp"
 
 #include <orchestrix/core/event_store.hpp>
-#include <orchestrix/infrastructure/inmemory_store.hpp>
-#include <orchestrix/infrastructure/sqlite_store.hpp>
+#include <orchestrix/memory/event_store.hpp>
+#include <orchestrix/sqlite/event_store.hpp>
 
 #include <array>
 #include <cstddef>

@@ -52,17 +52,17 @@ run_fuzz() {
 
 run_faults() {
     local dir=${ASAN_BUILD_DIR:-build/asan}
-    echo "== faults: build orchestrix_fault_tests (ASan + UBSan) into $dir"
+    echo "== faults: build orchestrix_sqlite_fault_tests (ASan + UBSan) into $dir"
     if [ "$dir" = build/asan ]; then
         cmake --preset asan -DORCHESTRIX_BUILD_EXAMPLES=OFF >/dev/null
     else
         cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
               -DORCHESTRIX_SANITIZE=address,undefined -DORCHESTRIX_BUILD_EXAMPLES=OFF >/dev/null
     fi
-    cmake --build "$dir" --target orchestrix_fault_tests -j "$jobs"
+    cmake --build "$dir" --target orchestrix_sqlite_fault_tests -j "$jobs"
     echo "== faults: run"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        "$dir/tests/orchestrix_fault_tests"
+        "$dir/tests/orchestrix_sqlite_fault_tests"
 }
 
 run_lint() {
@@ -89,10 +89,10 @@ PY
 )
     else
         units="$dir/tests/headers/odr_a.cpp"
-        for f in tests/core/serialization.cpp tests/core/repository_snapshots.cpp tests/infrastructure/memory.cpp \
-                 tests/infrastructure/async_inmemory_bus.cpp tests/infrastructure/sqlite_store.cpp \
-                 tests/infrastructure/postgres_store.cpp tests/testing/aggregate_fixture.cpp \
-                 tests/projection/projection.cpp tests/projection/sqlite_projection.cpp; do
+        for f in tests/json/codec.cpp tests/json/repository_snapshots.cpp tests/memory/application.cpp \
+                 tests/async/bus.cpp tests/sqlite/event_store.cpp \
+                 tests/postgres/event_store.cpp tests/testing/aggregate_fixture.cpp \
+                 tests/projection/projection.cpp tests/sqlite/checkpoint_store.cpp; do
             [ -f "$f" ] && units+=$'\n'"$f"
         done
     fi

@@ -4,7 +4,7 @@
 // (an older schema version of the state) is upcast and used; one that does not fit (here: from a newer build)
 // is ignored and reported, and the aggregate is rebuilt from all events.
 
-#include <orchestrix/core/serialization.hpp>
+#include <orchestrix/json.hpp>
 #include <orchestrix/orchestrix.hpp>
 
 #include <cstdint>

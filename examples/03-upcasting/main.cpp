@@ -3,8 +3,8 @@
 // stored version-1 JSON into version 2, so old events load without keeping the old C++ type around.
 // Bad stored JSON is refused with a typed error that names the event type and the field.
 
-#include <orchestrix/core/serialization.hpp>
 #include <orchestrix/format.hpp>
+#include <orchestrix/json.hpp>
 #include <orchestrix/orchestrix.hpp>
 
 #include <fmt/format.h>

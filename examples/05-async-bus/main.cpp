@@ -3,6 +3,7 @@
 // itself be a coroutine; co_await on the completion resumes once every handler has run.
 
 #include <orchestrix/async.hpp>
+#include <orchestrix/orchestrix.hpp>
 
 #include <iostream>
 #include <mutex>

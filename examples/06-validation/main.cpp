@@ -1,9 +1,9 @@
 // 06-validation: a command declares its rules once; an invalid command is refused with every violation
 // (field path, rule, message) before its handler runs, and the aggregate is left untouched.
 
-#include <orchestrix/core/validation.hpp>
-#include <orchestrix/core/validation_pattern.hpp>
 #include <orchestrix/orchestrix.hpp>
+#include <orchestrix/validation/pattern.hpp>
+#include <orchestrix/validation/rules.hpp>
 
 #include <iostream>
 #include <optional>

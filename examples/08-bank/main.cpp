@@ -10,11 +10,11 @@
 //   example-08-bank history acc-1           print the stored events
 //   options (before the command): --db PATH | --postgres URL | --reset (start from an empty SQLite file)
 
-#include <orchestrix/core/serialization.hpp>
-#include <orchestrix/infrastructure/sqlite_store.hpp>
+#include <orchestrix/json.hpp>
 #include <orchestrix/orchestrix.hpp>
+#include <orchestrix/sqlite/event_store.hpp>
 #ifdef ORCHESTRIX_BANK_WITH_POSTGRES
-#include <orchestrix/infrastructure/postgres_store.hpp>
+#include <orchestrix/postgres/event_store.hpp>
 #endif
 
 #include <charconv>

@@ -5,10 +5,11 @@
 // It shows the three phases of a projection's life: catch-up over stored events, live delivery of new
 // ones, and a rebuild from position zero after the read model changed shape.
 
-#include <orchestrix/core/serialization.hpp>
-#include <orchestrix/infrastructure/sqlite_store.hpp>
+#include <orchestrix/json.hpp>
+#include <orchestrix/orchestrix.hpp>
 #include <orchestrix/projection.hpp>
-#include <orchestrix/projection/sqlite_projection.hpp>
+#include <orchestrix/sqlite/checkpoint_store.hpp>
+#include <orchestrix/sqlite/event_store.hpp>
 
 #include <chrono>
 #include <cstdint>

@@ -3,6 +3,7 @@
 // ConfirmOrder, through the command bus. Each command carries an id derived from the event that caused
 // it, so the inventory recognises a command sent again after a crash and reserves only once.
 
+#include <orchestrix/orchestrix.hpp>
 #include <orchestrix/projection.hpp>
 
 #include <iostream>

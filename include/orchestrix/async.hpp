@@ -5,8 +5,8 @@
 // <thread>, <condition_variable> and <coroutine>, which code that never runs work on other threads
 // need not compile.
 
-#include <orchestrix/orchestrix.hpp>
-
-#include <orchestrix/core/completion.hpp>
-#include <orchestrix/infrastructure/async_inmemory_bus.hpp>
-#include <orchestrix/infrastructure/async_inmemory_store.hpp>
+#include <orchestrix/async/bus.hpp>
+#include <orchestrix/async/completion.hpp>
+#include <orchestrix/async/errors.hpp>
+#include <orchestrix/async/event_store.hpp>
+#include <orchestrix/async/executor.hpp>

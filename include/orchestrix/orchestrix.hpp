@@ -1,20 +1,20 @@
 #pragma once
 
-// Umbrella header: the core (aggregates, messages, stores' concepts, repository, snapshots, validation)
-// and the synchronous in-memory infrastructure (event store, snapshot store, message and command buses).
-// It pulls in neither nlohmann_json nor fmt nor <thread>: the rest comes from its own headers.
-//   <orchestrix/async.hpp>                  Completion, the asynchronous bus and store
-//   <orchestrix/projection.hpp>             projections, subscriptions, process managers
-//   <orchestrix/core/serialization.hpp>     the JSON codec (nlohmann_json)
-//   <orchestrix/format.hpp>                 fmt formatters
-//   <orchestrix/core/validation_pattern.hpp> the regular-expression rule (<regex>)
-//   <orchestrix/infrastructure/sqlite_store.hpp>, <orchestrix/infrastructure/postgres_store.hpp>
-//                                           the durable stores (they link a library)
+// Umbrella header: the modules that need nothing but the standard library: core (aggregates, messages,
+// the stores' concepts, repository, snapshots), memory (the in-memory event store, snapshot store, message
+// and command buses) and validation. It pulls in neither nlohmann_json nor fmt nor <thread>: every other
+// module has an umbrella of its own.
+//   <orchestrix/async.hpp>                Completion, the asynchronous bus and store
+//   <orchestrix/projection.hpp>           projections, subscriptions, process managers
+//   <orchestrix/json.hpp>                 the JSON codec and snapshot state codec (nlohmann_json)
+//   <orchestrix/format.hpp>               fmt formatters
+//   <orchestrix/validation/pattern.hpp>   the regular-expression rule (<regex>)
+//   <orchestrix/sqlite.hpp>, <orchestrix/postgres.hpp>
+//                                         the durable stores (they link a library)
 
 #include <orchestrix/version.hpp>
 
 #include <orchestrix/core/aggregate.hpp>
-#include <orchestrix/core/error.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>
@@ -23,10 +23,16 @@
 #include <orchestrix/core/repository.hpp>
 #include <orchestrix/core/snapshot.hpp>
 #include <orchestrix/core/uuid.hpp>
-#include <orchestrix/core/validation.hpp>
 
-#include <orchestrix/infrastructure/command_bus.hpp>
-#include <orchestrix/infrastructure/inmemory_bus.hpp>
-#include <orchestrix/infrastructure/inmemory_snapshot_store.hpp>
-#include <orchestrix/infrastructure/inmemory_store.hpp>
-#include <orchestrix/infrastructure/memory.hpp>
+#include <orchestrix/validation/errors.hpp>
+#include <orchestrix/validation/rules.hpp>
+
+#include <orchestrix/memory/application.hpp>
+#include <orchestrix/memory/bus.hpp>
+#include <orchestrix/memory/bus_routing.hpp>
+#include <orchestrix/memory/command_bus.hpp>
+#include <orchestrix/memory/errors.hpp>
+#include <orchestrix/memory/event_store.hpp>
+#include <orchestrix/memory/snapshot_store.hpp>
+#include <orchestrix/memory/stable_array.hpp>
+#include <orchestrix/memory/uuid_index.hpp>

@@ -2,12 +2,11 @@
 
 // Umbrella header for read models: projections with checkpoints, catch-up subscriptions and process
 // managers, with the in-memory checkpoint store. The SQLite and PostgreSQL checkpoint stores come from
-// <orchestrix/projection/sqlite_projection.hpp> and <orchestrix/projection/postgres_projection.hpp>
+// <orchestrix/sqlite.hpp> and <orchestrix/postgres.hpp>
 // (they link a library).
 
-#include <orchestrix/orchestrix.hpp>
-
 #include <orchestrix/projection/checkpoint.hpp>
+#include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 #include <orchestrix/projection/process_manager.hpp>
 #include <orchestrix/projection/projection.hpp>

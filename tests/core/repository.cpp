@@ -1,5 +1,5 @@
 #include <orchestrix/core/repository.hpp>
-#include <orchestrix/infrastructure/inmemory_store.hpp>
+#include <orchestrix/memory/event_store.hpp>
 
 #include "support/catch.hpp"
 #include "support/test_events.hpp"

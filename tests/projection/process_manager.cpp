@@ -1,5 +1,5 @@
-#include <orchestrix/infrastructure/command_bus.hpp>
-#include <orchestrix/infrastructure/inmemory_store.hpp>
+#include <orchestrix/memory/command_bus.hpp>
+#include <orchestrix/memory/event_store.hpp>
 #include <orchestrix/projection/process_manager.hpp>
 
 #include "support/catch.hpp"

@@ -1,4 +1,4 @@
-#include <orchestrix/infrastructure/inmemory_store.hpp>
+#include <orchestrix/memory/event_store.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
 #include <orchestrix/projection/options.hpp>
 #include <orchestrix/projection/projection.hpp>

@@ -1,4 +1,4 @@
-#include <orchestrix/infrastructure/inmemory_store.hpp>
+#include <orchestrix/memory/event_store.hpp>
 #include <orchestrix/projection/subscription.hpp>
 
 #include "support/catch.hpp"

@@ -4,7 +4,7 @@
 // generated conversions, a nested struct, containers, narrow integers, an empty event, and an event at
 // schema version 3.
 
-#include <orchestrix/core/serialization.hpp>
+#include <orchestrix/json.hpp>
 
 #include <cstdint>
 #include <map>

@@ -3,7 +3,7 @@
 // A shopping cart for the snapshot tests: its state converts to JSON with NLOHMANN_DEFINE_TYPE_INTRUSIVE.
 
 #include <orchestrix/core/aggregate.hpp>
-#include <orchestrix/infrastructure/inmemory_store.hpp>
+#include <orchestrix/memory/event_store.hpp>
 
 #include <nlohmann/json.hpp>
 

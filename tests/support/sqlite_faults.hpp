@@ -167,7 +167,7 @@ private:
                 return real(f)->pMethods->xTruncate(real(f), size);
             };
             // A sync that is not failed succeeds without reaching the disk: these tests check what the store
-            // does when a call fails, not durability (tests/fault/sqlite_power_loss.cpp models that), and the
+            // does when a call fails, not durability (tests/sqlite/power_loss.cpp models that), and the
             // thousands of real fsyncs would make them wait on the disk for a minute.
             io.xSync = [](sqlite3_file* f, int) {
                 if (file(f).owner->inject(IoOperation::sync)) return SQLITE_IOERR_FSYNC;

@@ -4,7 +4,7 @@
 
 #include "support/test_events.hpp"
 
-#include <orchestrix/core/serialization.hpp>
+#include <orchestrix/json.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -1,8 +1,8 @@
 #include "support/catch.hpp"
 #include "support/test_events.hpp"
 
-#include <orchestrix/core/validation.hpp>
 #include <orchestrix/testing/aggregate_fixture.hpp>
+#include <orchestrix/validation/rules.hpp>
 
 #include <nlohmann/json.hpp>
 

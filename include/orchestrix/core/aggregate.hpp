@@ -2,6 +2,7 @@
 
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/detail/type_traits.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -16,13 +17,10 @@ namespace orchestrix {
 
 namespace detail {
 
-template <class>
-inline constexpr bool dependent_false = false;
-
 // Instantiated only when an aggregate lacks `apply` for `Event`; the compiler's note names both types.
 template <class Aggregate, class Event>
 struct missing_apply_overload {
-    static_assert(dependent_false<Event>,
+    static_assert(always_false<Event>,
                   "orchestrix::AggregateRoot: the aggregate has no `void apply(const Event&)` for one of its "
                   "event types (named as 'Event' in the instantiation above). Add one to the aggregate, or "
                   "remove the event from its std::variant.");
@@ -31,7 +29,7 @@ struct missing_apply_overload {
 // Instantiated only when an aggregate lacks `handle` for `Command`.
 template <class Aggregate, class Command>
 struct missing_handle_overload {
-    static_assert(dependent_false<Command>,
+    static_assert(always_false<Command>,
                   "orchestrix::AggregateRoot::execute: the aggregate has no `handle(const Command&)` for this "
                   "command type (named as 'Command' in the instantiation above). Add one to the aggregate.");
 };
@@ -44,12 +42,6 @@ template <class Command>
 void validate_if_declared(const Command& c);
 
 } // namespace detail
-
-/// A command was refused by its own `validate()` before any handler ran. Nothing changed.
-class CommandRejectedError : public Error {
-public:
-    using Error::Error;
-};
 
 namespace detail {
 template <class Command>

@@ -1,16 +1,47 @@
 #pragma once
 
-#include <orchestrix/core/error.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/uuid.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace orchestrix {
+
+/// The root of every exception orchestrix throws. Catch `orchestrix::Error` to handle them all.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// An argument was malformed: an empty or over-long stream id, a version out of range, and the like.
+/// `argument()` names the parameter that was wrong. Nothing was written.
+class InvalidArgumentError : public Error {
+public:
+    InvalidArgumentError(std::string argument, const std::string& message)
+        : Error(message), argument_(std::move(argument)) {}
+
+    [[nodiscard]] const std::string& argument() const noexcept { return argument_; }
+
+private:
+    std::string argument_;
+};
+
+[[nodiscard]] constexpr ExpectedVersion ExpectedVersion::exact(stream_version_t version) {
+    if (version > max_version) {
+        throw InvalidArgumentError("expected_version", "ExpectedVersion::exact(" + std::to_string(version) +
+                                                           "): a stream version cannot exceed " +
+                                                           std::to_string(max_version));
+    }
+    if (version == 0) return no_stream();
+    return ExpectedVersion{Kind::exact, version};
+}
 
 /// An append's expected version did not match the stream. Nothing was written; reload and retry.
 class ConcurrencyError : public Error {
@@ -96,6 +127,50 @@ public:
 class StoreError : public Error {
 public:
     using Error::Error;
+};
+
+/// A command was refused by its own `validate()` before any handler ran. Nothing changed.
+class CommandRejectedError : public Error {
+public:
+    using Error::Error;
+};
+
+/// One handler that threw while a bus delivered an event.
+struct HandlerFailure {
+    /// The stable name of the event the handler was given (e.g. "user.created").
+    std::string event_type;
+    /// The id of the handler's subscription (`Subscription::id()`).
+    std::uint64_t subscription_id = 0;
+    /// What the handler threw.
+    std::exception_ptr error;
+    /// `what()` of what it threw, or a note that it was not a `std::exception`.
+    std::string message;
+};
+
+/// Handlers failed while a bus delivered events. Every other handler still ran; this reports all that
+/// failed, in the order they ran.
+class HandlerError : public Error {
+public:
+    explicit HandlerError(std::vector<HandlerFailure> failures)
+        : Error(describe(failures)), failures_(std::move(failures)) {}
+
+    /// The failures, at least one, in the order the handlers ran.
+    [[nodiscard]] const std::vector<HandlerFailure>& failures() const noexcept { return failures_; }
+
+private:
+    static std::string describe(const std::vector<HandlerFailure>& failures) {
+        std::string text = failures.size() == 1 ? "1 event handler failed: "
+                                                : std::to_string(failures.size()) + " event handlers failed: ";
+        for (std::size_t i = 0; i < failures.size(); ++i) {
+            const HandlerFailure& f = failures[i];
+            if (i > 0) text += "; ";
+            text +=
+                "subscription " + std::to_string(f.subscription_id) + " on '" + f.event_type + "' threw: " + f.message;
+        }
+        return text;
+    }
+
+    std::vector<HandlerFailure> failures_;
 };
 
 } // namespace orchestrix

@@ -3,12 +3,14 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/detail/utf8.hpp>
 
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,46 +70,67 @@ concept visitable_event_store = event_store<S> &&
     { store.visit_stream(stream, number, visitor) } -> std::same_as<std::uint64_t>;
 };
 
-namespace detail {
+/// Where one event id of a batch is stored: what the idempotent-retry rule needs to know about it.
+struct StoredEventLocation {
+    std::string_view stream_id;
+    stream_version_t version = 0;
+    position_t position = 0;
+};
 
-/// Whether `text` is well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
-[[nodiscard]] constexpr bool is_valid_utf8(std::string_view text) noexcept {
-    std::size_t i = 0;
-    const std::size_t n = text.size();
-    while (i < n) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c < 0x80) {
-            ++i;
-            continue;
+/// The idempotent-retry rule of `event_store`, shared by every store (write a store of your own on it).
+///
+/// `locate(i)` says where the id of `events[i]` is stored (`std::optional<StoredEventLocation>`, nothing if it is
+/// not stored); `same_event(i)` whether the stored event is `events[i].event`. `current` is the stream's
+/// version now. Returns nothing when no id of the batch is stored (a new append), the original append's
+/// result when the batch repeats stored events exactly (an idempotent retry that writes nothing), and throws
+/// otherwise: `IdempotencyError` (`partial_overlap`, `different_stream`, `different_order`,
+/// `different_payload`, checked in this order, event by event) or, for an exact repeat whose expectation
+/// did not hold before the original append, `ConcurrencyError` with `actual()` = `current`.
+template <class Events, class Locate, class SameEvent>
+[[nodiscard]] std::optional<AppendResult>
+check_idempotent_retry(std::string_view stream, std::span<const EventEnvelope<Events>> events, ExpectedVersion expected,
+                       stream_version_t current, Locate&& locate, SameEvent&& same_event) {
+    std::size_t count = 0;
+    const Uuid* stored_id = nullptr;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (locate(i)) {
+            ++count;
+            stored_id = &events[i].metadata.event_id;
         }
-        std::size_t length = 0;
-        std::uint32_t code = 0;
-        if ((c & 0xE0U) == 0xC0U) {
-            length = 2;
-            code = c & 0x1FU;
-        } else if ((c & 0xF0U) == 0xE0U) {
-            length = 3;
-            code = c & 0x0FU;
-        } else if ((c & 0xF8U) == 0xF0U) {
-            length = 4;
-            code = c & 0x07U;
-        } else {
-            return false;
-        }
-        if (i + length > n) return false;
-        for (std::size_t k = 1; k < length; ++k) {
-            const auto next = static_cast<unsigned char>(text[i + k]);
-            if ((next & 0xC0U) != 0x80U) return false;
-            code = (code << 6U) | (next & 0x3FU);
-        }
-        if ((length == 2 && code < 0x80) || (length == 3 && code < 0x800) || (length == 4 && code < 0x10000) ||
-            code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-            return false;
-        }
-        i += length;
     }
-    return true;
+    if (count == 0) return std::nullopt;
+    if (count != events.size()) {
+        throw IdempotencyError(IdempotencyError::Reason::partial_overlap, std::string(stream), *stored_id);
+    }
+    stream_version_t first_version = 0;
+    position_t first_position = 0;
+    position_t last_position = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const std::optional<StoredEventLocation> where = locate(i);
+        const Uuid& id = events[i].metadata.event_id;
+        if (where->stream_id != stream) {
+            throw IdempotencyError(IdempotencyError::Reason::different_stream, std::string(stream), id);
+        }
+        if (i == 0) {
+            first_version = where->version;
+            first_position = where->position;
+        }
+        if (where->version != first_version + i) {
+            throw IdempotencyError(IdempotencyError::Reason::different_order, std::string(stream), id);
+        }
+        if (!same_event(i)) {
+            throw IdempotencyError(IdempotencyError::Reason::different_payload, std::string(stream), id);
+        }
+        last_position = where->position;
+    }
+    const stream_version_t before = first_version - 1;
+    const bool expectation_held = expected.kind() == ExpectedVersion::Kind::any ||
+                                  expected.kind() == ExpectedVersion::Kind::stream_exists || expected.matches(before);
+    if (!expectation_held) throw ConcurrencyError(std::string(stream), expected, current);
+    return AppendResult{before + events.size(), first_position, last_position, false};
 }
+
+namespace detail {
 
 /// Throws `InvalidArgumentError` unless `stream` is a usable stream id: 1 to `max_stream_id_length`
 /// bytes of valid UTF-8 without NUL characters. Any other character (quotes, `%`, `*`, spaces) is fine:

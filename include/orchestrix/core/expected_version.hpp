@@ -1,7 +1,5 @@
 #pragma once
 
-#include <orchestrix/core/error.hpp>
-
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -34,16 +32,9 @@ public:
     [[nodiscard]] static constexpr ExpectedVersion stream_exists() noexcept {
         return ExpectedVersion{Kind::stream_exists, 0};
     }
-    /// Throws `InvalidArgumentError` when `version` exceeds `max_version`.
-    [[nodiscard]] static constexpr ExpectedVersion exact(stream_version_t version) {
-        if (version > max_version) {
-            throw InvalidArgumentError("expected_version", "ExpectedVersion::exact(" + std::to_string(version) +
-                                                               "): a stream version cannot exceed " +
-                                                               std::to_string(max_version));
-        }
-        if (version == 0) return no_stream();
-        return ExpectedVersion{Kind::exact, version};
-    }
+    /// Throws `InvalidArgumentError` when `version` exceeds `max_version`. (Defined in core/errors.hpp, which
+    /// this header includes at its end: the error's home needs `ExpectedVersion` for `ConcurrencyError`.)
+    [[nodiscard]] static constexpr ExpectedVersion exact(stream_version_t version);
 
     [[nodiscard]] constexpr Kind kind() const noexcept { return kind_; }
     /// The expected version for `exact`; 0 otherwise.
@@ -89,3 +80,6 @@ private:
 }
 
 } // namespace orchestrix
+
+// The errors, and ExpectedVersion::exact, which throws one of them.
+#include <orchestrix/core/errors.hpp>

@@ -3,6 +3,7 @@
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/uuid.hpp>
 #include <orchestrix/detail/chrono.hpp>
+#include <orchestrix/detail/type_traits.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -125,9 +126,6 @@ struct event_variant_check<std::variant<Ts...>> {
         }
     }();
 };
-
-template <class>
-inline constexpr bool always_false = false;
 
 // Instantiated only for an event type that lacks a stable name; the compiler's note names the type.
 template <class Event>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <orchestrix/core/error.hpp>
+#include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/message.hpp>
 
 #include <concepts>
@@ -148,18 +148,6 @@ private:
     std::uint64_t id_ = 0;
 };
 
-/// One handler that threw while a bus delivered an event.
-struct HandlerFailure {
-    /// The stable name of the event the handler was given (e.g. "user.created").
-    std::string event_type;
-    /// The id of the handler's subscription (`Subscription::id()`).
-    std::uint64_t subscription_id = 0;
-    /// What the handler threw.
-    std::exception_ptr error;
-    /// `what()` of what it threw, or a note that it was not a `std::exception`.
-    std::string message;
-};
-
 namespace detail {
 
 inline HandlerFailure describe_failure(std::string_view event_type, std::uint64_t subscription_id,
@@ -177,62 +165,6 @@ inline HandlerFailure describe_failure(std::string_view event_type, std::uint64_
 
 } // namespace detail
 
-/// Handlers failed while a bus delivered events. Every other handler still ran; this reports all that
-/// failed, in the order they ran.
-class HandlerError : public Error {
-public:
-    explicit HandlerError(std::vector<HandlerFailure> failures)
-        : Error(describe(failures)), failures_(std::move(failures)) {}
-
-    /// The failures, at least one, in the order the handlers ran.
-    [[nodiscard]] const std::vector<HandlerFailure>& failures() const noexcept { return failures_; }
-
-private:
-    static std::string describe(const std::vector<HandlerFailure>& failures) {
-        std::string text = failures.size() == 1 ? "1 event handler failed: "
-                                                : std::to_string(failures.size()) + " event handlers failed: ";
-        for (std::size_t i = 0; i < failures.size(); ++i) {
-            const HandlerFailure& f = failures[i];
-            if (i > 0) text += "; ";
-            text +=
-                "subscription " + std::to_string(f.subscription_id) + " on '" + f.event_type + "' threw: " + f.message;
-        }
-        return text;
-    }
-
-    std::vector<HandlerFailure> failures_;
-};
-
-/// An asynchronous bus refused an event because its queue was full and the caller asked not to wait.
-/// The event was not accepted: no handler will see it.
-class QueueFullError : public Error {
-public:
-    QueueFullError(std::string_view event_type, std::size_t capacity)
-        : Error("the bus queue is full (" + std::to_string(capacity) + " events in flight); event '" +
-                std::string(event_type) + "' was not accepted"),
-          event_type_(event_type), capacity_(capacity) {}
-
-    [[nodiscard]] const std::string& event_type() const noexcept { return event_type_; }
-    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
-
-private:
-    std::string event_type_;
-    std::size_t capacity_;
-};
-
-/// An event was published to a bus that has been shut down. The event was not accepted.
-class BusClosedError : public Error {
-public:
-    explicit BusClosedError(std::string_view event_type)
-        : Error("the bus has been shut down; event '" + std::string(event_type) + "' was not accepted"),
-          event_type_(event_type) {}
-
-    [[nodiscard]] const std::string& event_type() const noexcept { return event_type_; }
-
-private:
-    std::string event_type_;
-};
-
 /// A synchronous bus for event type `E`: `subscribe<E>(handler)` returns a `Subscription`, and
 /// `publish(e)` runs the handlers before it returns.
 template <class Bus, class E>
@@ -242,7 +174,7 @@ concept message_bus = requires(Bus& bus, const E& e, void (*handler)(const E&)) 
 };
 
 template <class T>
-class Completion; // core/completion.hpp: the concept below names the type without needing its definition
+class Completion; // async/completion.hpp: the concept below names the type without needing its definition
 
 /// An asynchronous bus for event type `E`: `publish(e)` returns at once with a `Completion<void>` that
 /// becomes ready when every handler has run.

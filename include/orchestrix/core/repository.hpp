@@ -108,7 +108,7 @@ public:
         if (!settings_.state.encode || !settings_.state.decode) {
             throw InvalidArgumentError("settings", "SnapshotSettings::state is empty: set it to "
                                                    "orchestrix::json_state_codec<Aggregate>() (from "
-                                                   "<orchestrix/core/serialization.hpp>) or a StateCodec of your own");
+                                                   "<orchestrix/json.hpp>) or a StateCodec of your own");
         }
     }
 

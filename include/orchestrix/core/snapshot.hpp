@@ -3,10 +3,11 @@
 // Snapshots: an aggregate's state at a version, so that loading replays only the events after it.
 //
 // The core keeps a snapshot's state as JSON text (`std::string`) and knows nothing of JSON itself: the
-// conversion of an aggregate to and from that text is a `StateCodec`, and <orchestrix/core/serialization.hpp>
+// conversion of an aggregate to and from that text is a `StateCodec`, and <orchestrix/json.hpp>
 // provides the nlohmann_json one (`json_state_codec<Aggregate>()`). See docs/snapshots.md.
 
 #include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/detail/chrono.hpp>
@@ -43,6 +44,21 @@ struct Snapshot {
 
     friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };
+
+namespace detail {
+
+/// Throws `InvalidArgumentError` unless a snapshot store may keep `snapshot`: a well-formed aggregate id
+/// (as a stream id) and a version from 1 to `max_version`. Every snapshot store checks this first.
+inline void validate_snapshot(const Snapshot& snapshot) {
+    validate_stream_id(snapshot.aggregate_id);
+    if (snapshot.version == 0 || snapshot.version > max_version) {
+        throw InvalidArgumentError("snapshot", "snapshot of '" + snapshot.aggregate_id + "' has version " +
+                                                   std::to_string(snapshot.version) + "; it must be between 1 and " +
+                                                   std::to_string(max_version));
+    }
+}
+
+} // namespace detail
 
 /// Where snapshots live. `save(snapshot)` keeps a copy (replacing the aggregate's previous snapshot, unless
 /// that one has the same schema version and a higher version); `latest(aggregate_id)` returns a copy of the
@@ -244,7 +260,7 @@ template <class Decide>
 
 /// Converts an aggregate's state to snapshot text and back. `decode` returns a default-constructed
 /// aggregate with the state restored (version 0; the repository restores the version) or throws.
-/// `json_state_codec<Aggregate>()` from <orchestrix/core/serialization.hpp> is the nlohmann_json one; its
+/// `json_state_codec<Aggregate>()` from <orchestrix/json.hpp> is the nlohmann_json one; its
 /// `upcast(k, upcaster)` fills in `decode_old`.
 template <class Aggregate>
 struct StateCodec {

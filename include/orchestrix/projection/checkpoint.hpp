@@ -3,6 +3,7 @@
 // Checkpoints: how far a projection got. The `checkpoint_store` concept, and the in-memory store.
 
 #include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 
 #include <concepts>

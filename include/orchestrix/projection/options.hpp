@@ -3,7 +3,7 @@
 // What subscriptions and projections are configured with: which events they want (`EventFilter`), what
 // happens when a handler fails (`FailurePolicy`), and how a failure is reported (`EventFailure`).
 
-#include <orchestrix/core/error.hpp>
+#include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/uuid.hpp>
 
@@ -156,41 +156,6 @@ struct EventFailure {
         if (attempts > 1) out += " after " + std::to_string(attempts) + " attempts";
         return out + ": " + error;
     }
-};
-
-/// A projection stopped on an event its handler could not process (failure policy `stop`). `failure()`
-/// names the event and the error; fix the cause and start the projection again: it resumes at that event.
-class ProjectionStoppedError : public Error {
-public:
-    ProjectionStoppedError(const std::string& projection, EventFailure failure)
-        : Error("projection '" + projection + "' stopped: " + failure.describe()), projection_(projection),
-          failure_(std::move(failure)) {}
-
-    [[nodiscard]] const std::string& projection() const noexcept { return projection_; }
-    [[nodiscard]] const EventFailure& failure() const noexcept { return failure_; }
-
-private:
-    std::string projection_;
-    EventFailure failure_;
-};
-
-/// Another runner of the same projection moved its checkpoint first (two processes running one
-/// projection). Nothing of this transaction was committed; the runner reloads the checkpoint and goes on.
-class CheckpointConflictError : public Error {
-public:
-    CheckpointConflictError(const std::string& projection, position_t expected, position_t actual)
-        : Error("checkpoint of projection '" + projection + "' is at " + std::to_string(actual) + ", not at " +
-                std::to_string(expected) + " as this runner expected: another runner of the projection is active"),
-          projection_(projection), expected_(expected), actual_(actual) {}
-
-    [[nodiscard]] const std::string& projection() const noexcept { return projection_; }
-    [[nodiscard]] position_t expected() const noexcept { return expected_; }
-    [[nodiscard]] position_t actual() const noexcept { return actual_; }
-
-private:
-    std::string projection_;
-    position_t expected_;
-    position_t actual_;
 };
 
 /// Options of a projection or subscription.

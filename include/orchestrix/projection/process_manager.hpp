@@ -4,8 +4,9 @@
 
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/uuid.hpp>
-#include <orchestrix/infrastructure/command_bus.hpp>
+#include <orchestrix/memory/command_bus.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
+#include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 #include <orchestrix/projection/projection.hpp>
 
@@ -80,7 +81,7 @@ namespace orchestrix {
 /// ids are derived from the command id, which the store then treats as an idempotent retry) and the
 /// command takes effect exactly once.
 template <class Store, checkpoint_store Checkpoints>
-class ProcessManager {
+class ProcessManager : public ProjectionControls<ProcessManager<Store, Checkpoints>> {
 public:
     using event_type = typename Store::event_type;
     using recorded_type = RecordedEvent<event_type>;
@@ -128,21 +129,11 @@ public:
     ProcessManager(const ProcessManager&) = delete;
     ProcessManager& operator=(const ProcessManager&) = delete;
 
-    std::uint64_t poll_once() { return projection_.poll_once(); }
-    std::uint64_t run_until_caught_up() { return projection_.run_until_caught_up(); }
-    void start() { projection_.start(); }
-    void stop() { projection_.stop(); }
-    [[nodiscard]] bool running() const { return projection_.running(); }
-    [[nodiscard]] bool wait_for(position_t position, std::chrono::milliseconds timeout) {
-        return projection_.wait_for(position, timeout);
-    }
-    [[nodiscard]] position_t checkpoint() const { return projection_.checkpoint(); }
-    [[nodiscard]] std::optional<EventFailure> failure() const { return projection_.failure(); }
-    [[nodiscard]] std::vector<EventFailure> skipped() const { return projection_.skipped(); }
-    void resume() { projection_.resume(); }
     [[nodiscard]] const std::string& name() const noexcept { return projection_.name(); }
 
 private:
+    friend class ProjectionControls<ProcessManager>;
+
     template <class Handler>
     auto bind(Handler handler, CommandBus& bus) {
         static_assert(std::is_invocable_v<Handler&, Step&>,

@@ -6,6 +6,7 @@
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
+#include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 
 #include <chrono>
@@ -472,6 +473,39 @@ private:
     std::mutex pause_mutex_;
     std::condition_variable_any pause_;
     std::jthread thread_; // last: stopped and joined before the rest is destroyed
+};
+
+/// The controls of a projection, forwarded to the `Projection` that a wrapper holds as `projection_`:
+/// `CatchUpSubscription` and `ProcessManager` offer exactly these (see `Projection` for each).
+template <class Derived>
+class ProjectionControls {
+public:
+    /// Handles one batch; returns the number of events read (0 when caught up).
+    std::uint64_t poll_once() { return runner().poll_once(); }
+    /// Handles batches until caught up; returns the number of events read.
+    std::uint64_t run_until_caught_up() { return runner().run_until_caught_up(); }
+    /// Starts the runner's thread: catch up, then follow live.
+    void start() { runner().start(); }
+    /// Stops the thread and waits for it.
+    void stop() { runner().stop(); }
+    [[nodiscard]] bool running() const { return runner().running(); }
+    /// Waits until every event up to `position` has been handled (or passed over by the filter).
+    [[nodiscard]] bool wait_for(position_t position, std::chrono::milliseconds timeout) {
+        return runner().wait_for(position, timeout);
+    }
+    /// The position of the last event handled or passed over.
+    [[nodiscard]] position_t checkpoint() const { return runner().checkpoint(); }
+    [[nodiscard]] std::optional<EventFailure> failure() const { return runner().failure(); }
+    [[nodiscard]] std::vector<EventFailure> skipped() const { return runner().skipped(); }
+    void resume() { runner().resume(); }
+
+protected:
+    ProjectionControls() = default;
+    ~ProjectionControls() = default;
+
+private:
+    [[nodiscard]] auto& runner() noexcept { return static_cast<Derived&>(*this).projection_; }
+    [[nodiscard]] const auto& runner() const noexcept { return static_cast<const Derived&>(*this).projection_; }
 };
 
 } // namespace orchestrix

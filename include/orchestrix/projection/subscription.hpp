@@ -5,6 +5,7 @@
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
+#include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 #include <orchestrix/projection/projection.hpp>
 
@@ -30,7 +31,7 @@ namespace orchestrix {
 ///
 /// Filters, failure policies and `wait_for` are those of `Projection` (see `ProjectionOptions`).
 template <class Store>
-class CatchUpSubscription {
+class CatchUpSubscription : public ProjectionControls<CatchUpSubscription<Store>> {
 public:
     using event_type = typename Store::event_type;
     using recorded_type = RecordedEvent<event_type>;
@@ -45,26 +46,9 @@ public:
     CatchUpSubscription& operator=(const CatchUpSubscription&) = delete;
     ~CatchUpSubscription() { projection_.stop(); }
 
-    /// Delivers one batch; returns the number of events read (0 when caught up).
-    std::uint64_t poll_once() { return projection_.poll_once(); }
-    /// Delivers until caught up; returns the number of events read.
-    std::uint64_t run_until_caught_up() { return projection_.run_until_caught_up(); }
-    /// Starts the subscription's thread: catch up, then follow live.
-    void start() { projection_.start(); }
-    /// Stops the thread and waits for it.
-    void stop() { projection_.stop(); }
-    [[nodiscard]] bool running() const { return projection_.running(); }
-    /// Waits until every event up to `position` has been handled (or passed over by the filter).
-    [[nodiscard]] bool wait_for(position_t position, std::chrono::milliseconds timeout) {
-        return projection_.wait_for(position, timeout);
-    }
-    /// The position of the last event handled or passed over.
-    [[nodiscard]] position_t checkpoint() const { return projection_.checkpoint(); }
-    [[nodiscard]] std::optional<EventFailure> failure() const { return projection_.failure(); }
-    [[nodiscard]] std::vector<EventFailure> skipped() const { return projection_.skipped(); }
-    void resume() { projection_.resume(); }
-
 private:
+    friend class ProjectionControls<CatchUpSubscription>;
+
     template <class Handler>
     static Handler checked(Handler handler) {
         static_assert(std::is_invocable_v<Handler&, const recorded_type&>,

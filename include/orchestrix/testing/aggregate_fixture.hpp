@@ -2,6 +2,7 @@
 
 #include <orchestrix/core/aggregate.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/detail/type_traits.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -261,7 +262,7 @@ private:
         } else if constexpr (std::ranges::input_range<E>) {
             for (const auto& element : e) given_one(element);
         } else {
-            static_assert(detail::dependent_false<E>,
+            static_assert(detail::always_false<E>,
                           "AggregateFixture::given: each argument must be one of the aggregate's events (an "
                           "alternative of its variant, or the variant) or a range of them");
         }
@@ -287,7 +288,7 @@ private:
         } else if constexpr (std::ranges::input_range<E>) {
             for (const auto& element : e) append_events(out, element);
         } else {
-            static_assert(detail::dependent_false<E>,
+            static_assert(detail::always_false<E>,
                           "AggregateFixture::then: each argument must be one of the aggregate's events (an "
                           "alternative of its variant, or the variant) or a range of them");
         }

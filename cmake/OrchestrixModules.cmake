@@ -1,0 +1,54 @@
+# The module table: the one place that says which modules orchestrix has, which modules each may use and
+# which packages each needs. A module is a folder include/orchestrix/<name>/ (with its umbrella header
+# include/orchestrix/<name>.hpp where it has one), a CMake target orchestrix::<name>, and a test program
+# tests/<name>/. The root CMakeLists.txt makes the targets from it, OrchestrixInstall.cmake the installed
+# components, and cmake/OrchestrixLayering.cmake checks every #include line against it.
+#
+#   module       may use (its own folder, detail/ and these modules, with what they may use)   packages
+set(ORCHESTRIX_MODULES core validation memory async projection json format testing durable sqlite postgres)
+
+set(ORCHESTRIX_MODULE_core_DEPENDS "")
+set(ORCHESTRIX_MODULE_validation_DEPENDS core)
+set(ORCHESTRIX_MODULE_memory_DEPENDS core)
+set(ORCHESTRIX_MODULE_async_DEPENDS core memory)
+set(ORCHESTRIX_MODULE_projection_DEPENDS core memory)
+set(ORCHESTRIX_MODULE_json_DEPENDS core)
+set(ORCHESTRIX_MODULE_format_DEPENDS core)
+set(ORCHESTRIX_MODULE_testing_DEPENDS core)
+set(ORCHESTRIX_MODULE_durable_DEPENDS core json)
+set(ORCHESTRIX_MODULE_sqlite_DEPENDS durable projection)
+set(ORCHESTRIX_MODULE_postgres_DEPENDS durable projection)
+
+# The packages a module needs directly: find_package names, the targets they provide, and where to get them.
+set(ORCHESTRIX_MODULE_core_PACKAGES Threads)
+set(ORCHESTRIX_MODULE_json_PACKAGES nlohmann_json)
+set(ORCHESTRIX_MODULE_format_PACKAGES fmt)
+set(ORCHESTRIX_MODULE_testing_PACKAGES fmt nlohmann_json)
+set(ORCHESTRIX_MODULE_sqlite_PACKAGES SQLite3)
+set(ORCHESTRIX_MODULE_postgres_PACKAGES PostgreSQL)
+
+set(ORCHESTRIX_PACKAGE_Threads_TARGET Threads::Threads)
+set(ORCHESTRIX_PACKAGE_nlohmann_json_TARGET nlohmann_json::nlohmann_json)
+set(ORCHESTRIX_PACKAGE_nlohmann_json_VERSION 3.10)
+set(ORCHESTRIX_PACKAGE_nlohmann_json_PROVIDER "Debian/Ubuntu: nlohmann-json3-dev; vcpkg: nlohmann-json")
+set(ORCHESTRIX_PACKAGE_fmt_TARGET fmt::fmt)
+set(ORCHESTRIX_PACKAGE_fmt_VERSION 9)
+set(ORCHESTRIX_PACKAGE_fmt_PROVIDER "Debian/Ubuntu: libfmt-dev; vcpkg: fmt")
+set(ORCHESTRIX_PACKAGE_SQLite3_TARGET SQLite::SQLite3)
+set(ORCHESTRIX_PACKAGE_SQLite3_PROVIDER "Debian/Ubuntu: libsqlite3-dev; vcpkg: sqlite3")
+set(ORCHESTRIX_PACKAGE_PostgreSQL_TARGET PostgreSQL::PostgreSQL)
+set(ORCHESTRIX_PACKAGE_PostgreSQL_PROVIDER "Debian/Ubuntu: libpq-dev; vcpkg: libpq")
+
+# orchestrix_module_closure(<module> <out-var>): the module and every module it may use, directly or not.
+function(orchestrix_module_closure module out)
+  set(result ${module})
+  set(queue ${ORCHESTRIX_MODULE_${module}_DEPENDS})
+  while(queue)
+    list(POP_FRONT queue next)
+    if(NOT next IN_LIST result)
+      list(APPEND result ${next})
+      list(APPEND queue ${ORCHESTRIX_MODULE_${next}_DEPENDS})
+    endif()
+  endwhile()
+  set(${out} ${result} PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,429 @@
+#pragma once
+
+// The PostgreSQL event store: durable and shared by many processes on many machines (target
+// orchestrix::postgres).
+
+#include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/event_store.hpp>
+#include <orchestrix/core/message.hpp>
+#include <orchestrix/core/snapshot.hpp>
+#include <orchestrix/detail/utf8.hpp>
+#include <orchestrix/durable/store_base.hpp>
+#include <orchestrix/json/codec.hpp>
+#include <orchestrix/postgres/connection.hpp>
+
+#include <libpq-fe.h>
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace orchestrix {
+
+/// Options of `PostgresEventStore`.
+struct PostgresOptions {
+    /// The most connections one store object opens (they are opened on demand). Calls from more threads
+    /// than this wait for a free connection.
+    std::size_t pool_size = 4;
+    /// Create the tables and the append function if they are missing (under an advisory lock, so several
+    /// processes may start at once). Turn off where the application's role may not create them.
+    bool create_schema = true;
+};
+
+/// The channel on which every append notifies its last global position, on commit.
+inline constexpr std::string_view postgres_channel = "orchestrix_events";
+
+namespace detail::postgres {
+
+/// The tables, and the append function: one round trip per append. It locks the events table in
+/// EXCLUSIVE mode (writers queue, readers are never blocked) so that positions are assigned and committed
+/// in the same order: a reader polling "after my checkpoint" never skips an event that commits late.
+/// Status: 0 written, 1 expected version not met, 2 some ids stored already (the client decides whether
+/// it is a retry), 3 the batch would overflow the largest version or position.
+inline constexpr const char* schema_sql = R"sql(
+SELECT pg_advisory_xact_lock(7236451023345861);
+CREATE TABLE IF NOT EXISTS events (
+    position       bigint      PRIMARY KEY,
+    stream_id      text        NOT NULL,
+    version        bigint      NOT NULL,
+    event_id       uuid        NOT NULL UNIQUE,
+    type           text        NOT NULL,
+    schema_version integer     NOT NULL,
+    payload        json        NOT NULL,
+    metadata       json        NOT NULL,
+    recorded_at    timestamptz NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    aggregate_id   text        PRIMARY KEY,
+    aggregate_type text        NOT NULL,
+    version        bigint      NOT NULL,
+    schema_version integer     NOT NULL,
+    state          text        NOT NULL,
+    taken_at       timestamptz NOT NULL
+);
+CREATE OR REPLACE FUNCTION orchestrix_append(
+    p_stream text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
+    p_schema_versions integer[], p_payloads text[], p_metadata text[])
+RETURNS TABLE (status integer, stream_version bigint, first_position bigint, last_position bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_current bigint;
+    v_head    bigint;
+    v_count   bigint := cardinality(p_ids);
+    v_now     timestamptz;
+BEGIN
+    LOCK TABLE events IN EXCLUSIVE MODE;
+    SELECT coalesce(max(e.version), 0) INTO v_current FROM events e WHERE e.stream_id = p_stream;
+    IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (p_ids)) THEN
+        RETURN QUERY SELECT 2, v_current, 0::bigint, 0::bigint;
+        RETURN;
+    END IF;
+    IF NOT (p_kind = 0 OR (p_kind = 1 AND v_current = 0) OR (p_kind = 2 AND v_current > 0)
+            OR (p_kind = 3 AND v_current = p_expected)) THEN
+        RETURN QUERY SELECT 1, v_current, 0::bigint, 0::bigint;
+        RETURN;
+    END IF;
+    SELECT coalesce(max(e.position), 0) INTO v_head FROM events e;
+    IF v_count > 9223372036854775807 - v_current OR v_count > 9223372036854775807 - v_head THEN
+        RETURN QUERY SELECT 3, v_current, v_head, 0::bigint;
+        RETURN;
+    END IF;
+    v_now := clock_timestamp();
+    INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
+                        recorded_at)
+    SELECT v_head + u.n, p_stream, v_current + u.n, u.id, u.type, u.sv, u.payload::json, u.meta::json, v_now
+    FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
+         WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
+    PERFORM pg_notify('orchestrix_events', (v_head + v_count)::text);
+    RETURN QUERY SELECT 0, v_current + v_count, v_head + 1, v_head + v_count;
+END
+$fn$;
+)sql";
+
+inline constexpr const char* row_columns =
+    "position, stream_id, version, event_id::text, type, schema_version, payload::text, metadata::text, "
+    "(extract(epoch FROM recorded_at) * 1000000)::bigint";
+
+[[nodiscard]] inline std::int32_t kind_code(ExpectedVersion expected) noexcept {
+    switch (expected.kind()) {
+    case ExpectedVersion::Kind::any:
+        return 0;
+    case ExpectedVersion::Kind::no_stream:
+        return 1;
+    case ExpectedVersion::Kind::stream_exists:
+        return 2;
+    case ExpectedVersion::Kind::exact:
+        return 3;
+    }
+    return 0;
+}
+
+[[nodiscard]] inline std::int64_t clamp(std::uint64_t value) noexcept {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(value, max_version));
+}
+
+} // namespace detail::postgres
+
+/// Waits for appends to commit, on its own connection: what wakes a live subscription instead of polling.
+class PostgresListener {
+public:
+    /// Connects to `url` and listens on `postgres_channel`.
+    explicit PostgresListener(const std::string& url) : connection_(url) {
+        (void)connection_.exec("LISTEN " + std::string(postgres_channel), "listen for appends");
+    }
+
+    /// Waits up to `timeout` for appends to commit. Returns the highest global position they reported,
+    /// or nothing if none committed in time. Throws `PostgresError` if the connection is lost.
+    [[nodiscard]] std::optional<position_t> wait_for_notification(std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            if (PQconsumeInput(connection_.get()) == 0) {
+                throw PostgresError({}, "lost the PostgreSQL connection while listening: " + connection_.message());
+            }
+            std::optional<position_t> latest;
+            while (PGnotify* n = PQnotifies(connection_.get())) {
+                const std::string_view payload = n->extra != nullptr ? n->extra : "";
+                std::uint64_t position = 0;
+                std::from_chars(payload.data(), payload.data() + payload.size(), position);
+                latest = std::max<position_t>(latest.value_or(0), position);
+                PQfreemem(n);
+            }
+            if (latest) return latest;
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return std::nullopt;
+            pollfd fd{PQsocket(connection_.get()), POLLIN, 0};
+            if (::poll(&fd, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 60'000))) < 0 && errno != EINTR) {
+                throw PostgresError({}, "waiting for a PostgreSQL notification failed");
+            }
+        }
+    }
+
+private:
+    detail::postgres::Connection connection_;
+};
+
+/// An event store in a PostgreSQL database, shared by any number of processes.
+///
+/// - Each append is one round trip: a call of the server-side function `orchestrix_append`, which takes
+///   `LOCK TABLE events IN EXCLUSIVE MODE`, checks the expected version and the event ids, and inserts the
+///   batch with one multi-row INSERT, in one transaction. Appends therefore commit in position order, and
+///   positions have no gaps: a reader polling `read_all(checkpoint + 1)` never skips an event that
+///   commits late. `read_all` and `visit_all` see only committed events, and an event never appears after
+///   one with a higher position was seen. Readers take no lock that writers wait for, nor the reverse.
+/// - Every append notifies its last position on `postgres_channel` at commit; `listen()` gives a
+///   `PostgresListener` that waits for it.
+/// - Values are sent as bound parameters in binary form: stream ids of any characters are stored byte for
+///   byte.
+/// - Thread-safe: a pool of up to `PostgresOptions::pool_size` connections, one per concurrent call.
+/// - A lost connection throws `PostgresError`; an append it interrupted either committed or not, and
+///   retrying it with the same event ids is safe (idempotent).
+template <event_variant Events, class Codec = JsonCodec<Events>>
+class PostgresEventStore : public DurableStoreBase<PostgresEventStore<Events, Codec>, Events, Codec> {
+    using base_type = DurableStoreBase<PostgresEventStore, Events, Codec>;
+    friend base_type;
+
+public:
+    using typename base_type::envelope_type;
+    using typename base_type::event_type;
+    using typename base_type::recorded_type;
+    using typename base_type::view_type;
+
+    /// Connects to the database at `url` (a libpq URL or key=value string, e.g.
+    /// "postgresql://app@db.internal:5432/bank") and creates the schema if asked. Throws `PostgresError`.
+    explicit PostgresEventStore(std::string url, PostgresOptions options = {}, Codec codec = Codec{})
+        : codec_(std::move(codec)), pool_(std::move(url), options.pool_size) {
+        auto c = pool_.acquire();
+        if (options.create_schema) (void)c->exec(detail::postgres::schema_sql, "create the orchestrix schema");
+    }
+
+    PostgresEventStore(const PostgresEventStore&) = delete;
+    PostgresEventStore& operator=(const PostgresEventStore&) = delete;
+
+    /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`.
+    /// Also throws `EncodeError` for an event JSON cannot carry and `PostgresError` if the database fails.
+    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
+        namespace pg = detail::postgres;
+        const auto encoded = durable::prepare_append<Events>(codec_, stream, events);
+        if (events.empty()) return AppendResult{stream_version(stream), 0, 0, false};
+
+        std::vector<std::string> ids, types, versions, payloads, metadata;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            ids.push_back(pg::uuid_binary(events[i].metadata.event_id.bytes()));
+            types.push_back(encoded[i].type);
+            versions.push_back(pg::Params::big_endian(encoded[i].schema_version));
+            payloads.push_back(encoded[i].payload);
+            metadata.push_back(encoded[i].metadata);
+        }
+        pg::Params params;
+        params.add_text(stream).add_int4(pg::kind_code(expected)).add_int8(static_cast<std::int64_t>(expected.value()));
+        params.add_array(pg::uuid_oid, ids).add_array(pg::text_oid, types).add_array(pg::int4_oid, versions);
+        params.add_array(pg::text_oid, payloads).add_array(pg::text_oid, metadata);
+
+        auto c = pool_.acquire();
+        c->prepare("orchestrix_append", "SELECT * FROM orchestrix_append($1, $2, $3, $4, $5, $6, $7, $8)",
+                   {pg::text_oid, pg::int4_oid, pg::int8_oid, pg::uuid_array_oid, pg::text_array_oid,
+                    pg::int4_array_oid, pg::text_array_oid, pg::text_array_oid});
+        const pg::Result r = c->run("orchestrix_append", params);
+        const auto status = r.int64(0, 0);
+        const auto current = static_cast<stream_version_t>(r.int64(0, 1));
+        if (status == 0) {
+            return AppendResult{current, static_cast<position_t>(r.int64(0, 2)), static_cast<position_t>(r.int64(0, 3)),
+                                true};
+        }
+        if (status == 2) {
+            if (auto retry = check_retry(*c, stream, events, encoded, expected, current)) return *retry;
+            throw PostgresError({}, "append to stream '" + std::string(stream) +
+                                        "': the database reported stored event ids that cannot be found");
+        }
+        if (status == 3)
+            detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), events.size());
+        throw ConcurrencyError(std::string(stream), expected, current);
+    }
+
+    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream` and `visit_all`: `DurableStoreBase`.
+    using base_type::append;
+
+    /// The stream's current version: 0 if it does not exist.
+    [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
+        detail::postgres::Params params;
+        params.add_text(stream);
+        auto c = pool_.acquire();
+        c->prepare("orchestrix_stream_version", "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1",
+                   {detail::postgres::text_oid});
+        return static_cast<stream_version_t>(c->run("orchestrix_stream_version", params).int64(0, 0));
+    }
+
+    /// The global position of the last committed event: 0 if the store is empty.
+    [[nodiscard]] position_t head_position() const {
+        auto c = pool_.acquire();
+        return static_cast<position_t>(
+            c->exec("SELECT coalesce(max(position), 0) FROM events", "read the head").int64(0, 0));
+    }
+
+    /// A listener on its own connection that wakes when appends commit.
+    [[nodiscard]] PostgresListener listen() const { return PostgresListener(pool_.url()); }
+
+    /// The codec events go through.
+    [[nodiscard]] const Codec& codec() const noexcept { return codec_; }
+
+private:
+    template <class Visitor>
+    std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version, std::uint64_t max_count,
+                                    Visitor& visitor) const {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_text(stream).add_int8(pg::clamp(from_version)).add_int8(pg::clamp(max_count));
+        auto c = pool_.acquire();
+        c->prepare("orchestrix_read_stream",
+                   std::string("SELECT ") + pg::row_columns +
+                       " FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3",
+                   {pg::text_oid, pg::int8_oid, pg::int8_oid});
+        return visit_rows(c->run("orchestrix_read_stream", params), visitor);
+    }
+
+    template <class Visitor>
+    std::uint64_t visit_all_rows(position_t from_position, std::uint64_t max_count, Visitor& visitor) const {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_int8(pg::clamp(from_position)).add_int8(pg::clamp(max_count));
+        auto c = pool_.acquire();
+        c->prepare("orchestrix_read_all",
+                   std::string("SELECT ") + pg::row_columns +
+                       " FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
+                   {pg::int8_oid, pg::int8_oid});
+        return visit_rows(c->run("orchestrix_read_all", params), visitor);
+    }
+
+    std::optional<AppendResult> check_retry(detail::postgres::Connection& c, std::string_view stream,
+                                            std::span<const envelope_type> events,
+                                            const std::vector<SerializedEvent>& encoded, ExpectedVersion expected,
+                                            stream_version_t current) const {
+        namespace pg = detail::postgres;
+        std::vector<std::string> ids;
+        for (const auto& e : events) ids.push_back(pg::uuid_binary(e.metadata.event_id.bytes()));
+        pg::Params params;
+        params.add_array(pg::uuid_oid, ids);
+        c.prepare("orchestrix_find_ids",
+                  "SELECT event_id::text, stream_id, version, position, type, schema_version, payload::text "
+                  "FROM events WHERE event_id = ANY ($1)",
+                  {pg::uuid_array_oid});
+        const pg::Result r = c.run("orchestrix_find_ids", params);
+        std::vector<std::optional<durable::StoredEventRow>> rows(events.size());
+        for (int row = 0; row < r.rows(); ++row) {
+            const auto id = r.text(row, 0);
+            for (std::size_t i = 0; i < events.size(); ++i) {
+                if (events[i].metadata.event_id.to_string() != id) continue;
+                rows[i] = durable::StoredEventRow{std::string(r.text(row, 1)),
+                                                  static_cast<stream_version_t>(r.int64(row, 2)),
+                                                  static_cast<position_t>(r.int64(row, 3)),
+                                                  std::string(r.text(row, 4)),
+                                                  static_cast<std::uint32_t>(r.int64(row, 5)),
+                                                  std::string(r.text(row, 6))};
+            }
+        }
+        return durable::check_idempotent_retry<Events>(codec_, stream, events, encoded, rows, expected, current);
+    }
+
+    template <class Visitor>
+    std::uint64_t visit_rows(const detail::postgres::Result& r, Visitor& visitor) const {
+        const int rows = r.rows();
+        for (int row = 0; row < rows; ++row) {
+            bool ok = true;
+            const auto position = static_cast<position_t>(r.int64(row, 0, ok));
+            const auto version = static_cast<stream_version_t>(r.int64(row, 2, ok));
+            const std::int64_t schema = r.int64(row, 5, ok);
+            const std::int64_t micros = r.int64(row, 8, ok);
+            std::string stream(r.text(row, 1));
+            if (!ok || schema < 1 || schema > std::numeric_limits<std::uint32_t>::max()) {
+                durable::damaged_column(position, std::move(stream), version, "schema_version",
+                                        "is not a positive 32-bit integer");
+            }
+            const SerializedEventView columns(r.text(row, 4), static_cast<std::uint32_t>(schema), r.text(row, 6),
+                                              r.text(row, 7));
+            this->visit_row(visitor, columns, std::move(stream), version, position, micros, r.text(row, 3));
+        }
+        return static_cast<std::uint64_t>(rows);
+    }
+
+    Codec codec_;
+    mutable detail::postgres::Pool pool_;
+};
+
+/// Snapshots in the PostgreSQL database's `snapshots` table: a `snapshot_store`, thread-safe (a pool of
+/// connections like `PostgresEventStore`'s).
+class PostgresSnapshotStore {
+public:
+    /// Connects to `url` and creates the schema if asked (the same tables as `PostgresEventStore`).
+    explicit PostgresSnapshotStore(std::string url, PostgresOptions options = {})
+        : pool_(std::move(url), options.pool_size) {
+        auto c = pool_.acquire();
+        if (options.create_schema) (void)c->exec(detail::postgres::schema_sql, "create the orchestrix schema");
+    }
+
+    /// Keeps `snapshot` as its aggregate's latest, unless the stored one has the same schema version and
+    /// a higher version. Throws `InvalidArgumentError` for a malformed aggregate id or a version of 0.
+    void save(const Snapshot& snapshot) {
+        namespace pg = detail::postgres;
+        detail::validate_snapshot(snapshot);
+        if (!detail::is_valid_utf8(snapshot.state) || snapshot.state.find('\0') != std::string::npos ||
+            !detail::is_valid_utf8(snapshot.aggregate_type) ||
+            snapshot.aggregate_type.find('\0') != std::string::npos) {
+            throw InvalidArgumentError("snapshot", "snapshot of '" + snapshot.aggregate_id +
+                                                       "': its type and state must be UTF-8 text without NUL");
+        }
+        pg::Params params;
+        params.add_text(snapshot.aggregate_id).add_text(snapshot.aggregate_type);
+        params.add_int8(static_cast<std::int64_t>(snapshot.version))
+            .add_int4(static_cast<std::int32_t>(snapshot.schema_version));
+        params.add_text(snapshot.state).add_int8(durable::to_micros(snapshot.taken_at));
+        auto c = pool_.acquire();
+        c->prepare(
+            "orchestrix_save_snapshot",
+            "INSERT INTO snapshots AS s (aggregate_id, aggregate_type, version, schema_version, state, taken_at) "
+            "VALUES ($1, $2, $3, $4, $5, 'epoch'::timestamptz + $6 * interval '1 microsecond') "
+            "ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, "
+            "version = excluded.version, schema_version = excluded.schema_version, state = excluded.state, "
+            "taken_at = excluded.taken_at "
+            "WHERE NOT (s.schema_version = excluded.schema_version AND s.version > excluded.version)",
+            {pg::text_oid, pg::text_oid, pg::int8_oid, pg::int4_oid, pg::text_oid, pg::int8_oid});
+        (void)c->run("orchestrix_save_snapshot", params);
+    }
+
+    /// The latest snapshot of `aggregate_id`, or nothing.
+    [[nodiscard]] std::optional<Snapshot> latest(std::string_view aggregate_id) const {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_text(aggregate_id);
+        auto c = pool_.acquire();
+        c->prepare("orchestrix_latest_snapshot",
+                   "SELECT aggregate_type, version, schema_version, state, "
+                   "(extract(epoch FROM taken_at) * 1000000)::bigint FROM snapshots WHERE aggregate_id = $1",
+                   {pg::text_oid});
+        const pg::Result r = c->run("orchestrix_latest_snapshot", params);
+        if (r.rows() == 0) return std::nullopt;
+        return Snapshot{std::string(aggregate_id),
+                        std::string(r.text(0, 0)),
+                        static_cast<stream_version_t>(r.int64(0, 1)),
+                        static_cast<std::uint32_t>(r.int64(0, 2)),
+                        std::string(r.text(0, 3)),
+                        durable::from_micros(r.int64(0, 4))};
+    }
+
+private:
+    mutable detail::postgres::Pool pool_;
+};
+
+} // namespace orchestrix

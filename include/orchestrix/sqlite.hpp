@@ -1,0 +1,12 @@
+#pragma once
+
+// Umbrella header of the sqlite module: the SQLite event store, snapshot store and checkpoint store (needs
+// SQLite 3 and nlohmann_json; CMake target orchestrix::sqlite).
+
+#include <orchestrix/json.hpp>
+#include <orchestrix/projection.hpp>
+
+#include <orchestrix/sqlite/checkpoint_store.hpp>
+#include <orchestrix/sqlite/connection.hpp>
+#include <orchestrix/sqlite/errors.hpp>
+#include <orchestrix/sqlite/event_store.hpp>
