@@ -12,6 +12,13 @@ and <map> (g++ -O0, median of 5). The page ends with bench/analysis.md, copied v
 account of the targets that are missed, and why.
 
 ORCHESTRIX_BENCH_DOCS names another folder for performance.md and performance.png (default: docs/).
+
+PostgreSQL: orchestrix_bench_postgres (bench/postgres.cpp, built when libpq is found) starts a throwaway cluster
+and runs its benchmarks interleaved; the page gets a PostgreSQL section from it, followed by bench/postgres.md
+(the hand-written account). ORCHESTRIX_BENCH_PG_MAX_EVENTS sets the largest table of its scaling series
+(default 100,000; 1000000 adds a few minutes).
+
+    tools/bench.py --postgres-only   # run only the PostgreSQL benchmarks and replace that section of the page
 """
 import argparse
 import json
@@ -29,6 +36,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build", "bench")
 DOCS = os.environ.get("ORCHESTRIX_BENCH_DOCS") or os.path.join(ROOT, "docs")
 ANALYSIS = os.path.join(ROOT, "bench", "analysis.md")
+PG_NOTES = os.path.join(ROOT, "bench", "postgres.md")
+
+# PostgreSQL: (workload, benchmark, library side, baseline side, target ratio). Each benchmark of
+# orchestrix_bench_postgres times its sides in turns (counters <side>_us and <side>_server_us, per event).
+PG_PAIRS = [
+    ("PostgreSQL append, 1 event per append", "PG/append/1/real_time", "library", "baseline", 1.2),
+    ("PostgreSQL append, 10 events per append", "PG/append/10/real_time", "library", "baseline", 1.2),
+    ("PostgreSQL append, 1 event, vs baseline without NOTIFY", "PG/append/1/real_time", "library",
+     "baseline_no_notify", None),
+    ("PostgreSQL append, 10 events, vs baseline without NOTIFY", "PG/append/10/real_time", "library",
+     "baseline_no_notify", None),
+    ("PostgreSQL append, 1 event, the store without its codec's read-back check", "PG/append/1/real_time",
+     "library_unverified", "baseline", None),
+    ("PostgreSQL append, 10 events, the store without its codec's read-back check", "PG/append/10/real_time",
+     "library_unverified", "baseline", None),
+    ("PostgreSQL replay, stream by stream (read_stream)", "PG/replay-stream/real_time", "library", "baseline", 1.2),
+    ("PostgreSQL replay, everything (read_all)", "PG/replay-all/real_time", "library", "baseline", 1.2),
+]
 
 # (workload, library benchmark, baseline benchmark, target ratio)
 PAIRS = [
@@ -200,7 +225,7 @@ def fmt_time(ns):
     return f"{ns:.1f} ns"
 
 
-def write_doc(times, rates, repetitions, ct, plotted):
+def write_doc(times, rates, repetitions, ct, plotted, postgres=None):
     lines = ["# Performance", "",
              "Measured by `tools/bench.py` (it builds `bench/` in Release, runs it and writes this page).",
              f"Machine: {machine()}. Median of {repetitions} repetitions; time is per whole workload.", "",
@@ -231,6 +256,8 @@ def write_doc(times, rates, repetitions, ct, plotted):
     if plotted:
         lines += ["", "![append and replay rate of the library and its baseline against stream length]"
                       "(performance.png)"]
+    if postgres:
+        lines += [""] + postgres
     if ct:
         base, lib, leaked = ct
         lines += ["", "## Compile time", "",
@@ -266,19 +293,131 @@ def write_doc(times, rates, repetitions, ct, plotted):
     print(f"wrote {path}")
 
 
+# --- PostgreSQL ----------------------------------------------------------------------------------------------
+
+def run_postgres(repetitions, flt):
+    """Results of orchestrix_bench_postgres (its benchmarks interleaved), or None if it was not built or the
+    filter leaves none of its benchmarks."""
+    binary = os.path.join(BUILD, "bench", "orchestrix_bench_postgres")
+    if not os.path.exists(binary):
+        print("orchestrix_bench_postgres was not built (no libpq): no PostgreSQL section", flush=True)
+        return None
+    selected = [f"--benchmark_filter={flt}"] if flt else []
+    listed = subprocess.run([binary, "--benchmark_list_tests"] + selected, capture_output=True, text=True)
+    if listed.returncode != 0 or not listed.stdout.strip():
+        return None
+    out = os.path.join(BUILD, "results-postgres.json")
+    run([binary, f"--benchmark_repetitions={repetitions}", "--benchmark_enable_random_interleaving=true",
+         "--benchmark_report_aggregates_only=false", f"--benchmark_out={out}", "--benchmark_out_format=json"]
+        + selected, cwd=ROOT)
+    with open(out) as f:
+        return json.load(f)
+
+
+def postgres_version():
+    env = os.environ.get("ORCHESTRIX_POSTGRES_BIN")
+    bins = [env] if env else sorted(
+        (os.path.join("/usr/lib/postgresql", d, "bin") for d in os.listdir("/usr/lib/postgresql")),
+        key=lambda p: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", p)]) \
+        if os.path.isdir("/usr/lib/postgresql") else []
+    for b in reversed(bins):
+        try:
+            out = subprocess.run([os.path.join(b, "postgres"), "--version"], capture_output=True, text=True).stdout
+        except OSError:
+            continue
+        m = re.search(r"PostgreSQL\)?\s*([\d.]+)", out)
+        if m:
+            return f"PostgreSQL {m.group(1)}"
+    return "PostgreSQL"
+
+
+def postgres_section(results, repetitions):
+    """The page's PostgreSQL section (a list of lines), from orchestrix_bench_postgres's results."""
+    runs = {}  # benchmark -> [counters of each repetition]
+    for b in results["benchmarks"]:
+        if b.get("run_type") == "iteration" and not b.get("error_occurred"):
+            runs.setdefault(b["run_name"], []).append(b)
+
+    def side(name, counter):
+        return statistics.median(r[counter] for r in runs[name])
+
+    def ratio(name, lib, base):  # the median of the repetitions' ratios: both sides ran in the same turns
+        return statistics.median(r[f"{lib}_us"] / r[f"{base}_us"] for r in runs[name])
+
+    def cell(name, who):
+        return f"{side(name, who + '_us'):.1f} us/event (server {side(name, who + '_server_us'):.1f} us)"
+
+    lines = ["## PostgreSQL", "",
+             f"Measured by `orchestrix_bench_postgres` (`bench/postgres.cpp`), which starts a throwaway "
+             f"{postgres_version()} cluster on 127.0.0.1 (fsync off, as the tests run it) and stops it at the end. "
+             "The library and its baselines run in turns of about 100 appends (or reads) within each benchmark, "
+             "so that all of them see the same load on the machine; each side is timed on its own. Time per "
+             "event, and in brackets the server process's CPU time per event; median of "
+             f"{repetitions} repetitions, and the median of their ratios.", "",
+             "| Workload | Library | Baseline | Ratio | Target |", "|---|---|---|---|---|"]
+    for label, name, lib, base, target in PG_PAIRS:
+        if name not in runs or f"{lib}_us" not in runs[name][0] or f"{base}_us" not in runs[name][0]:
+            continue
+        r = ratio(name, lib, base)
+        verdict = "" if target is None else (f"<= {target}x " + ("met" if r <= target else "**not met**"))
+        lines.append(f"| {label} | {cell(name, lib)} | {cell(name, base)} | {r:.2f}x | {verdict} |")
+    sizes = sorted(int(m.group(1)) for m in (re.match(r"PG/scaling/(\d+)/real_time$", n) for n in runs) if m)
+    if sizes:
+        lines += ["", "### Append cost against the size of the table", "",
+                  "One event per append, 1,000 appends round-robin over 100 streams per repetition, into a table "
+                  "that holds the given number of events, was never analysed (autovacuum off for it), and whose "
+                  "sessions planned their statements while it was empty. The baseline is the hand-written "
+                  "append with NOTIFY.", "",
+                  "| Events in the table | Library us/event | Baseline us/event | Ratio |", "|---|---|---|---|"]
+        for size in sizes:
+            name = f"PG/scaling/{size}/real_time"
+            lines.append(f"| {size:,} | {cell(name, 'library')} | {cell(name, 'baseline')} | "
+                         f"{ratio(name, 'library', 'baseline'):.2f}x |")
+    if os.path.exists(PG_NOTES):  # the hand-written account, verbatim
+        with open(PG_NOTES) as f:
+            lines += ["", f.read().rstrip("\n")]
+    return lines + [""]
+
+
+def splice_postgres_section(lines):
+    """Replaces the PostgreSQL section of the existing page (or adds it before "## Compile time")."""
+    path = os.path.join(DOCS, "performance.md")
+    with open(path) as f:
+        text = f.read()
+    section = "\n".join(lines)
+    m = re.search(r"^## PostgreSQL\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+    if m:
+        text = text[:m.start()] + section + "\n" + text[m.end():]
+    else:
+        anchor = text.find("## Compile time")
+        anchor = anchor if anchor >= 0 else len(text)
+        text = text[:anchor] + section + "\n" + text[anchor:]
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote the PostgreSQL section of {path}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--filter", default="")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--postgres-only", action="store_true",
+                        help="run only the PostgreSQL benchmarks and replace that section of the page")
     args = parser.parse_args()
     if not args.no_build:
         build()
+    pg = run_postgres(args.repetitions, args.filter)
+    if args.postgres_only:
+        if pg is not None:
+            splice_postgres_section(postgres_section(pg, args.repetitions))
+        return 0
     times, rates = medians(run_benchmarks(args.repetitions, args.filter))
     ct = compile_time()
     os.makedirs(DOCS, exist_ok=True)
     plotted = plot(rates)
-    write_doc(times, rates, args.repetitions, ct, plotted)
+    write_doc(times, rates, args.repetitions, ct, plotted,
+              postgres_section(pg, args.repetitions) if pg is not None else None)
     return 0
 
 

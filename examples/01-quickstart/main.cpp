@@ -1,4 +1,4 @@
-// 01-quickstart: the seed's Basic Usage in C++.
+// 01-quickstart: an aggregate, a command, the in-memory store, step by step (the README's tour).
 // A command goes to an aggregate, the aggregate raises events, a store keeps them, and the aggregate
 // is rebuilt from the stored events.
 

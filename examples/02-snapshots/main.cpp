@@ -1,4 +1,4 @@
-// 02-snapshots: the seed's "Using Snapshots" in C++.
+// 02-snapshots: a repository with a snapshot store and a snapshot policy.
 // A repository takes a snapshot of the aggregate every 100 events (and whenever an account is frozen),
 // then loads it from the latest snapshot plus the events after it. A snapshot written by the previous build
 // (an older schema version of the state) is upcast and used; one that does not fit (here: from a newer build)

@@ -1,4 +1,4 @@
-// 04-bus: the seed's "Message Bus Subscription" in C++.
+// 04-bus: subscribing handlers to event types on the in-memory bus.
 // Handlers subscribe to event types; publishing an event runs them, in subscription order, before
 // publish returns. The in-memory application publishes what a repository saves, after the commit.
 

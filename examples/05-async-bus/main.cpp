@@ -1,10 +1,12 @@
-// 05-async-bus: the seed's "Async Message Bus" in C++20 coroutines.
+// 05-async-bus: the asynchronous bus with C++20 coroutine handlers.
 // publish() returns at once with a Completion; handlers run on a pool of worker threads; a handler may
-// itself be a coroutine; co_await on the completion resumes once every handler has run.
+// itself be a coroutine (and co_await orchestrix::sleep_for); co_await on the completion resumes once every
+// handler has run.
 
 #include <orchestrix/async.hpp>
 #include <orchestrix/orchestrix.hpp>
 
+#include <chrono>
 #include <iostream>
 #include <mutex>
 #include <string>
@@ -37,7 +39,14 @@ orchestrix::Completion<void> handle_user_created(Store& store, UserCreated event
     say("Handled: " + event.user_id + " (stored at position " + std::to_string(stored.last_position) + ")");
 }
 
-// The seed's `async def main()`: publish, then await every handler.
+// A handler that waits: co_await orchestrix::sleep_for(...) suspends it on a timer thread instead of
+// blocking a worker (the workers go on with other handlers meanwhile); it resumes on the timer's thread.
+orchestrix::Completion<void> send_welcome(UserCreated event) {
+    co_await orchestrix::sleep_for(std::chrono::milliseconds(50)); // a grace period before the e-mail
+    say("welcome e-mail to " + event.name);
+}
+
+// A coroutine that publishes, then awaits every handler.
 orchestrix::Completion<void> run(orchestrix::AsyncInMemoryBus<UserEvent>& bus) {
     UserCreated event{"123", "John"};
     co_await bus.publish(std::move(event));
@@ -59,6 +68,7 @@ int main() {
 
     auto store_it =
         bus.subscribe<UserCreated>([&store](const UserCreated& e) { return handle_user_created(store, e); });
+    auto welcome = bus.subscribe<UserCreated>([](const UserCreated& e) { return send_welcome(e); });
     auto audit = bus.subscribe<UserEvent>(
         [](const UserEvent& e) { say(std::string("audit: ") + std::string(orchestrix::event_name_of(e))); });
 

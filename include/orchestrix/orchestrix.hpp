@@ -15,6 +15,7 @@
 #include <orchestrix/version.hpp>
 
 #include <orchestrix/core/aggregate.hpp>
+#include <orchestrix/core/aggregate_cache.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>

@@ -121,7 +121,7 @@ orchestrix::Completion<void> publish_failing(AsyncBus& bus, std::string& caught)
 
 } // namespace
 
-TEST_CASE("async bus: publish returns at once; handlers run on a worker and the completion tells when") {
+TEST_CASE("async bus: publish returns at once, and handlers run on a worker and the completion tells when") {
     AsyncBus bus;
     Gate gate;
     std::thread::id handler_thread;

@@ -48,7 +48,7 @@ TEST_CASE("completion: get() rethrows the failure") {
     REQUIRE_THROWS_AS(completion.get(), std::out_of_range);
 }
 
-TEST_CASE("completion: the outcome is set once; completion() is handed out once") {
+TEST_CASE("completion: the outcome is set once, and completion() is handed out once") {
     orchestrix::CompletionSource<int> source;
     auto completion = source.completion();
     REQUIRE_THROWS_AS((void)source.completion(), orchestrix::Error);

@@ -97,7 +97,7 @@ TEST_CASE("async store: a coroutine awaits appends and reads") {
     CHECK(open_and_deposit(store, "9").get() == 3012);
 }
 
-TEST_CASE("async store: operations issued before shutdown finish; later ones fail with StoreError") {
+TEST_CASE("async store: operations issued before shutdown finish, and later ones fail with StoreError") {
     AsyncStore store(orchestrix::AsyncStoreOptions{.threads = 2});
     std::vector<orchestrix::Completion<orchestrix::AppendResult>> pending;
     for (int i = 0; i < 50; ++i) {

@@ -86,7 +86,7 @@ TEST_CASE("subscription: unsubscribes exactly once, on unsubscribe() or destruct
     CHECK(owner->removed == std::vector<std::uint64_t>{11, 12});
 }
 
-TEST_CASE("subscription: moving transfers the handler; assigning releases the old one first") {
+TEST_CASE("subscription: moving transfers the handler, and assigning releases the old one first") {
     auto owner = std::make_shared<CountingOwner>();
     orchestrix::Subscription a(owner, 21, 1);
     orchestrix::Subscription b(std::move(a));

@@ -175,7 +175,7 @@ TEST_CASE("memory application: execute retries on conflict and publishes only th
     }
 }
 
-TEST_CASE("memory application: direct appends publish; an idempotent retry publishes nothing") {
+TEST_CASE("memory application: direct appends publish, and an idempotent retry publishes nothing") {
     App app;
     std::vector<std::string> seen;
     auto s = app.bus().subscribe<Noted>([&](const Noted& e) { seen.push_back(e.what); });

@@ -119,7 +119,7 @@ TEST_CASE("sync bus: destroying or unsubscribing a subscription removes its hand
     CHECK(calls == 1);
 }
 
-TEST_CASE("sync bus: a moved subscription keeps the handler; assigning over one unsubscribes the old handler") {
+TEST_CASE("sync bus: a moved subscription keeps the handler, and assigning over one unsubscribes the old handler") {
     Bus bus;
     std::vector<int> calls;
     auto a = bus.subscribe<UserCreated>([&](const UserCreated&) { calls.push_back(1); });
@@ -265,7 +265,7 @@ TEST_CASE("sync bus: a handler may unsubscribe itself while it runs") {
     CHECK(bus.handler_count<UserCreated>() == 0);
 }
 
-TEST_CASE("sync bus: a handler may publish; the nested event is delivered before the outer delivery goes on") {
+TEST_CASE("sync bus: a handler may publish, and the nested event is delivered before the outer delivery goes on") {
     Bus bus;
     std::vector<std::string> calls;
     auto created = bus.subscribe<UserCreated>([&](const UserCreated& e) {

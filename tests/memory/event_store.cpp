@@ -30,6 +30,8 @@ using Store = orchestrix::InMemoryEventStore<AccountEvent>;
 
 static_assert(orchestrix::event_store<Store>);
 static_assert(orchestrix::visitable_event_store<Store>);
+static_assert(contract::has_head_position<Store> && contract::has_visit_all<Store> &&
+              contract::has_stream_count<Store>); // checked by the contract
 
 namespace {
 struct NotAStore {

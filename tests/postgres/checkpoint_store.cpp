@@ -98,12 +98,24 @@ TEST_CASE("postgres subscription: a slow append that commits after a faster one 
         "']::uuid[], ARRAY['account.opened'], ARRAY[1], ARRAY['{\"account_id\":\"acc-slow\",\"owner\":\"Slow\"}'],"
         " ARRAY['{\"event_id\":\"" +
         id + "\"}'])");
+    const std::string slow_pid = slow.exec("SELECT pg_backend_pid()");
     // The fast writer starts later and would commit first if it could.
     auto fast = std::async(std::launch::async, [&] {
         return store.append("acc-fast", {AccountOpened{"acc-fast", "Fast"}}, ExpectedVersion::no_stream());
     });
-    CHECK(fast.wait_for(200ms) == std::future_status::timeout); // it waits for the slow one's lock
-    CHECK(subscription.checkpoint() == 1);                      // and nothing uncommitted was delivered
+    // The server shows it waiting for a lock the slow writer holds (not merely slow to start).
+    RawConnection observer(url);
+    bool waiting = false;
+    for (const auto deadline = std::chrono::steady_clock::now() + 30s;
+         !waiting && std::chrono::steady_clock::now() < deadline;) {
+        waiting = observer.exec("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND " + slow_pid +
+                                " = ANY (pg_blocking_pids(pid))") != "0";
+        if (!waiting) std::this_thread::sleep_for(5ms);
+    }
+    if (!waiting) slow.exec("COMMIT"); // let the fast writer finish before failing
+    REQUIRE(waiting);
+    CHECK(fast.wait_for(0ms) == std::future_status::timeout); // it waits for the slow one's lock
+    CHECK(subscription.checkpoint() == 1);                    // and nothing uncommitted was delivered
     slow.exec("COMMIT");
     const auto fast_result = fast.get();
     CHECK(fast_result.first_position == 3);

@@ -93,6 +93,7 @@ std::string array_literal(const std::vector<std::string>& elements) {
 
 static_assert(orchestrix::event_store<Store>);
 static_assert(orchestrix::visitable_event_store<Store>);
+static_assert(contract::has_head_position<Store> && contract::has_visit_all<Store>); // checked by the contract
 
 TEST_CASE("postgres store: events survive reconnecting, and a second store sees the first one's events") {
     const auto url = test_support::fresh_postgres_database();
@@ -300,6 +301,21 @@ TEST_CASE("postgres store: a damaged row is reported as a decode error naming it
         CHECK(std::string(e.what()).find("position 2") != std::string::npos);
     }
     CHECK(store.read_all(1, 1).size() == 1);
+}
+
+// The contract's order (docs/event-stores.md): a retry of a stored batch is decided before the version limit.
+TEST_CASE("postgres store: contract order at the version limit: a retry is decided before the overflow") {
+    const auto url = test_support::fresh_postgres_database();
+    Store store(url);
+    const std::vector<orchestrix::EventEnvelope<AccountEvent>> batch{MoneyDeposited{"acc", 1}};
+    REQUIRE(store.append("acc", batch, ExpectedVersion::no_stream()).written);
+    RawConnection raw(url);
+    raw.exec("UPDATE events SET version = 9223372036854775807");
+    CHECK_THROWS_AS(store.append("acc", {MoneyDeposited{"acc", 2}}, ExpectedVersion::any()),
+                    orchestrix::InvalidArgumentError);
+    CHECK(store.append("acc", batch, ExpectedVersion::any()) ==
+          orchestrix::AppendResult{orchestrix::max_version, 1, 1, false});
+    CHECK(store.head_position() == 1);
 }
 
 TEST_CASE("postgres store: an unreachable server is a store error") {

@@ -38,4 +38,11 @@ private:
     std::string event_type_;
 };
 
+/// A sleep (`Timer::sleep_for`, `orchestrix::sleep_for`) did not run to its end: its timer was shut down first,
+/// or the sleep began after that. A coroutine awaiting it resumes with this exception.
+class TimerCancelledError : public Error {
+public:
+    TimerCancelledError() : Error("the timer was shut down before the sleep ended") {}
+};
+
 } // namespace orchestrix

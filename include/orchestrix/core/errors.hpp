@@ -43,6 +43,28 @@ private:
     return ExpectedVersion{Kind::exact, version};
 }
 
+/// What an error about one stored event that cannot be read says about where it is. The errors of the
+/// durable stores implement it (`StoredEventDecodeError`) besides deriving from `Error`, so that readers that
+/// do not know them (projections, subscriptions) can name the event and go past it deliberately:
+///
+///     catch (const orchestrix::Error& e) {
+///         if (const auto* bad = dynamic_cast<const orchestrix::UnreadableEvent*>(&e)) skip(bad->position());
+///     }
+class UnreadableEvent {
+public:
+    UnreadableEvent() = default;
+    UnreadableEvent(const UnreadableEvent&) = default;
+    UnreadableEvent& operator=(const UnreadableEvent&) = default;
+    virtual ~UnreadableEvent() = default;
+
+    /// The global position of the stored event.
+    [[nodiscard]] virtual position_t position() const noexcept = 0;
+    /// Its stream id, as stored (may be empty if that column is damaged too).
+    [[nodiscard]] virtual const std::string& stream_id() const noexcept = 0;
+    /// Its stream version (0 if that column is damaged).
+    [[nodiscard]] virtual stream_version_t version() const noexcept = 0;
+};
+
 /// An append's expected version did not match the stream. Nothing was written; reload and retry.
 class ConcurrencyError : public Error {
 public:
@@ -53,7 +75,8 @@ public:
 
     [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
     [[nodiscard]] ExpectedVersion expected() const noexcept { return expected_; }
-    /// The stream's version when the append was refused (0 = the stream does not exist).
+    /// The stream's version when the append was refused (0 = the stream does not exist); for a re-sent
+    /// stored batch whose expectation did not hold, too (not the version before the batch).
     [[nodiscard]] stream_version_t actual() const noexcept { return actual_; }
 
 private:
@@ -70,7 +93,7 @@ public:
         partial_overlap,    ///< some ids of the batch are stored already, others are not
         different_payload,  ///< a stored id was sent again with another event
         different_stream,   ///< a stored id was sent again for another stream
-        different_order,    ///< the stored ids were sent again in another order or grouping
+        different_order,    ///< the stored ids were sent again, but not as consecutive versions in batch order
     };
 
     IdempotencyError(Reason reason, std::string stream, Uuid event_id)
@@ -88,7 +111,7 @@ private:
             return where + " appears more than once in the batch";
         case Reason::partial_overlap:
             return where + " is already stored but other events of the batch are not (a retry must resend "
-                           "exactly the same batch)";
+                           "stored events only)";
         case Reason::different_payload:
             return where + " is already stored with a different event";
         case Reason::different_stream:

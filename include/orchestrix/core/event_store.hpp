@@ -3,6 +3,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/detail/chrono.hpp>
 #include <orchestrix/detail/utf8.hpp>
 
 #include <algorithm>
@@ -27,8 +28,11 @@ inline constexpr std::uint64_t unlimited = std::numeric_limits<std::uint64_t>::m
 /// What a successful append reports.
 struct AppendResult {
     /// The stream's version after the append: pass it as `ExpectedVersion::exact(...)` to append again.
+    /// For an idempotent retry, the version of the batch's last event (the stream may have moved on since);
+    /// for an empty batch, the stream's version now.
     stream_version_t stream_version = 0;
-    /// Global positions of the first and last event of the batch (both 0 for an empty batch).
+    /// Global positions of the first and last event of the batch, as stored (both 0 for an empty batch).
+    /// A retry that re-sends several stored batches as one may span other streams' events between them.
     position_t first_position = 0;
     position_t last_position = 0;
     /// False when nothing was written: an empty batch, or an idempotent retry of a stored batch.
@@ -37,16 +41,68 @@ struct AppendResult {
     friend bool operator==(const AppendResult&, const AppendResult&) = default;
 };
 
+/// An event as a durable store holds it, before decoding: its columns, with the JSON texts as stored. A
+/// reader can still see this much of an event it cannot decode (an unknown type, damaged JSON, a payload
+/// over a limit): `read_raw(position)` and `read_all_raw` of the durable stores return it.
+struct RawRecordedEvent {
+    position_t position = 0;
+    std::string stream_id{};
+    /// The stream version (0 if the column is damaged).
+    stream_version_t version = 0;
+    /// The event id column as text.
+    std::string event_id{};
+    std::string type{};
+    /// The schema version (0 if the column is damaged).
+    std::uint32_t schema_version = 0;
+    /// The payload's JSON text.
+    std::string payload{};
+    /// The metadata's JSON text: `{"event_id", "correlation_id", "causation_id"}`.
+    std::string metadata{};
+    std::chrono::system_clock::time_point recorded_at{};
+
+    friend bool operator==(const RawRecordedEvent&, const RawRecordedEvent&) = default;
+};
+
+/// `RawRecordedEvent` as a store hands it to a visitor: views of the row, valid during the call.
+struct RawRecordedEventView {
+    position_t position = 0;
+    std::string_view stream_id{};
+    stream_version_t version = 0;
+    std::string_view event_id{};
+    std::string_view type{};
+    std::uint32_t schema_version = 0;
+    std::string_view payload{};
+    std::string_view metadata{};
+    std::chrono::system_clock::time_point recorded_at{};
+
+    [[nodiscard]] RawRecordedEvent to_owned() const {
+        return RawRecordedEvent{position,
+                                std::string(stream_id),
+                                version,
+                                std::string(event_id),
+                                std::string(type),
+                                schema_version,
+                                std::string(payload),
+                                std::string(metadata),
+                                recorded_at};
+    }
+};
+
 /// A store of event streams, the contract every orchestrix store honours (in memory, SQLite, PostgreSQL):
 ///
 /// - `append(stream, events, expected)` writes the batch atomically after checking `expected`; a mismatch
 ///   throws `ConcurrencyError{stream, expected, actual}`. Re-appending stored event ids with a matching
 ///   expectation is an idempotent success that writes nothing; any other reuse throws `IdempotencyError`.
-///   An empty batch is a no-op. A malformed stream id throws `InvalidArgumentError`.
+///   An empty batch is a no-op that checks nothing but the stream id. A malformed stream id throws
+///   `InvalidArgumentError`.
 /// - `read_stream(stream, from_version, max_count)` returns events of one stream in version order,
 ///   starting at `from_version` (versions start at 1; 0 reads from the start too).
 /// - `read_all(from_position, max_count)` returns events of every stream in global order.
 /// - `stream_version(stream)` is the stream's current version (0 if it does not exist).
+/// - Reads never refuse their arguments: a malformed stream id, a start beyond the end (or beyond
+///   `max_version`) or a `max_count` of 0 give nothing.
+///
+/// docs/event-stores.md ("Contract") states every case; tests/support/event_store_contract.hpp checks it.
 template <class S>
 concept event_store = requires(S& store, const S& const_store, std::string_view stream,
                                std::span<const EventEnvelope<typename S::event_type>> events, ExpectedVersion expected,
@@ -79,13 +135,19 @@ struct StoredEventLocation {
 
 /// The idempotent-retry rule of `event_store`, shared by every store (write a store of your own on it).
 ///
+/// A batch whose ids are all stored is a retry when its events are stored in `stream` as consecutive
+/// versions, in batch order, with the same events (metadata other than the id is not compared): the
+/// whole original batch, a prefix, a slice or a tail of it, or several stored batches sent as one. Its
+/// expectation is checked against the stream's version before its first event.
+///
 /// `locate(i)` says where the id of `events[i]` is stored (`std::optional<StoredEventLocation>`, nothing if it is
 /// not stored); `same_event(i)` whether the stored event is `events[i].event`. `current` is the stream's
 /// version now. Returns nothing when no id of the batch is stored (a new append), the original append's
 /// result when the batch repeats stored events exactly (an idempotent retry that writes nothing), and throws
-/// otherwise: `IdempotencyError` (`partial_overlap`, `different_stream`, `different_order`,
-/// `different_payload`, checked in this order, event by event) or, for an exact repeat whose expectation
-/// did not hold before the original append, `ConcurrencyError` with `actual()` = `current`.
+/// otherwise: `IdempotencyError` (`partial_overlap` naming the batch's first stored id, then event by
+/// event in batch order `different_stream`, `different_order`, `different_payload`, naming that event's
+/// id) or, for an exact repeat whose expectation did not hold before its first event, `ConcurrencyError`
+/// with `actual()` = `current`.
 template <class Events, class Locate, class SameEvent>
 [[nodiscard]] std::optional<AppendResult>
 check_idempotent_retry(std::string_view stream, std::span<const EventEnvelope<Events>> events, ExpectedVersion expected,
@@ -95,7 +157,7 @@ check_idempotent_retry(std::string_view stream, std::span<const EventEnvelope<Ev
     for (std::size_t i = 0; i < events.size(); ++i) {
         if (locate(i)) {
             ++count;
-            stored_id = &events[i].metadata.event_id;
+            if (stored_id == nullptr) stored_id = &events[i].metadata.event_id;
         }
     }
     if (count == 0) return std::nullopt;
@@ -131,6 +193,12 @@ check_idempotent_retry(std::string_view stream, std::span<const EventEnvelope<Ev
 }
 
 namespace detail {
+
+/// Whether `stream` is a usable stream id (what `validate_stream_id` accepts): no store holds any other.
+[[nodiscard]] constexpr bool is_valid_stream_id(std::string_view stream) noexcept {
+    return !stream.empty() && stream.size() <= max_stream_id_length && stream.find('\0') == std::string_view::npos &&
+           is_valid_utf8(stream);
+}
 
 /// Throws `InvalidArgumentError` unless `stream` is a usable stream id: 1 to `max_stream_id_length`
 /// bytes of valid UTF-8 without NUL characters. Any other character (quotes, `%`, `*`, spaces) is fine:

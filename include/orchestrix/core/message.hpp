@@ -3,6 +3,7 @@
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/uuid.hpp>
 #include <orchestrix/detail/chrono.hpp>
+#include <orchestrix/detail/range.hpp>
 #include <orchestrix/detail/type_traits.hpp>
 
 #include <concepts>
@@ -13,6 +14,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace orchestrix {
 
@@ -228,6 +230,31 @@ struct EventEnvelope {
 
     friend bool operator==(const EventEnvelope&, const EventEnvelope&) = default;
 };
+
+/// A sized range of plain events (not envelopes) for a store of `Events`: a `std::vector<UserRenamed>`, a
+/// `std::vector<UserEvent>`, a `std::array` or a `std::span` of them. Every store's `append` takes one as it
+/// takes a braced list, each event getting a fresh id and empty metadata.
+template <class Range, class Events>
+concept plain_event_range = detail::sized_iterable<const Range> && requires(const Range& r) {
+    requires alternative_of<decltype(*std::ranges::begin(r)), Events> ||
+        std::same_as<std::remove_cvref_t<decltype(*std::ranges::begin(r))>, Events>;
+};
+
+namespace detail {
+
+/// The envelopes of a `plain_event_range`, each with a fresh id: what the stores' `append` of plain events
+/// appends.
+template <class Events, class Range>
+[[nodiscard]] std::vector<EventEnvelope<Events>> to_envelopes(const Range& events) {
+    std::vector<EventEnvelope<Events>> envelopes;
+    envelopes.reserve(static_cast<std::size_t>(std::ranges::size(events)));
+    for (const auto& event : events) {
+        envelopes.emplace_back(event);
+    }
+    return envelopes;
+}
+
+} // namespace detail
 
 /// An event as a store recorded it.
 template <event_variant Events>

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/json/errors.hpp>
 
@@ -12,7 +13,7 @@ namespace orchestrix {
 /// event types or schema versions this one does not. The store is unchanged; `position()`, `stream_id()`
 /// and `version()` say which row, and the `DecodeError` part says what is wrong with it (`kind()`,
 /// `event_type()`, `json_path()`).
-class StoredEventDecodeError : public DecodeError {
+class StoredEventDecodeError : public DecodeError, public UnreadableEvent {
 public:
     StoredEventDecodeError(position_t position, std::string stream_id, stream_version_t version,
                            const DecodeError& cause)
@@ -22,11 +23,11 @@ public:
                    std::to_string(version) + ") cannot be decoded: " + cause.what()) {}
 
     /// The global position of the row.
-    [[nodiscard]] position_t position() const noexcept { return position_; }
+    [[nodiscard]] position_t position() const noexcept override { return position_; }
     /// The row's stream id (as stored; may be empty if that column is damaged too).
-    [[nodiscard]] const std::string& stream_id() const noexcept { return stream_id_; }
+    [[nodiscard]] const std::string& stream_id() const noexcept override { return stream_id_; }
     /// The row's stream version (0 if that column is damaged).
-    [[nodiscard]] stream_version_t version() const noexcept { return version_; }
+    [[nodiscard]] stream_version_t version() const noexcept override { return version_; }
     [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
 
 private:

@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -149,6 +150,26 @@ decode_row(const Codec& codec, const SerializedEventView& row, std::string strea
                                              "the " + std::string(column) + " column " + std::string(problem)));
 }
 
+/// A column of a stored row that cannot be what it claims (a version that is not a positive integer, ...).
+struct ColumnDamage {
+    std::string_view column;
+    std::string_view problem;
+};
+
+/// Wraps a callback that takes rows as they are stored (`const RawRecordedEventView&`): `visit_row` then hands
+/// it the row instead of decoding it.
+template <class F>
+struct RawVisitor {
+    F visit;
+};
+template <class F>
+RawVisitor(F) -> RawVisitor<F>;
+
+template <class V>
+struct is_raw_visitor : std::false_type {};
+template <class F>
+struct is_raw_visitor<RawVisitor<F>> : std::true_type {};
+
 } // namespace durable
 
 /// The public calls of a durable event store that do not touch its database, written once on top of what
@@ -160,8 +181,8 @@ decode_row(const Codec& codec, const SerializedEventView& row, std::string strea
 /// - `std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version,
 ///   std::uint64_t max_count, Visitor& visitor) const` and `std::uint64_t visit_all_rows(position_t
 ///   from_position, std::uint64_t max_count, Visitor& visitor) const`, which may be private (this class is
-///   a friend): each reads at most `max_count` rows (never called with 0), hands each to `visit_row`, and
-///   returns the number visited.
+///   a friend): each reads at most `max_count` rows (never called with 0, nor `visit_stream_rows` with a
+///   malformed stream id), hands each to `visit_row`, and returns the number visited.
 template <class Derived, class Events, class Codec>
 class DurableStoreBase {
     static_assert(event_codec<Codec, Events>,
@@ -180,6 +201,14 @@ public:
     AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
                         ExpectedVersion expected) {
         return derived().append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected);
+    }
+
+    /// Appends plain events, not envelopes (a `std::vector<UserRenamed>`, a `std::vector<Events>`, an array):
+    /// each gets a fresh id and empty metadata, as in a braced list.
+    template <plain_event_range<Events> Range>
+    AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected) {
+        const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
+        return derived().append(stream, std::span<const envelope_type>(envelopes), expected);
     }
 
     /// Events of `stream` from `from_version` on (0 and 1 both mean the first), at most `max_count`.
@@ -201,12 +230,13 @@ public:
     }
 
     /// Decodes the events of `stream` from `from_version` on one at a time and hands each to `visitor`
-    /// (`const RecordedEventView<Events>&`). Returns the number visited.
+    /// (`const RecordedEventView<Events>&`). Returns the number visited: 0 for a malformed stream id, which
+    /// no store holds (asking the database could fail on it: PostgreSQL refuses NUL and invalid UTF-8).
     template <class Visitor>
     std::uint64_t
     visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
                  std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
-        if (max_count == 0) return 0;
+        if (max_count == 0 || !detail::is_valid_stream_id(stream)) return 0;
         return derived().visit_stream_rows(stream, from_version, max_count, visitor);
     }
 
@@ -219,19 +249,51 @@ public:
         return derived().visit_all_rows(from_position, max_count, visitor);
     }
 
+    /// The event at `position` as it is stored, whether it can be decoded or not; nothing if no event has
+    /// that position. How a reader looks at an event that `read_all` refuses (`StoredEventDecodeError`).
+    [[nodiscard]] std::optional<RawRecordedEvent> read_raw(position_t position) const {
+        std::optional<RawRecordedEvent> out;
+        if (position == 0) return out;
+        durable::RawVisitor visitor{[&](const RawRecordedEventView& row) {
+            if (row.position == position) out = row.to_owned();
+        }};
+        (void)derived().visit_all_rows(position, 1, visitor);
+        return out;
+    }
+
+    /// Events of every stream in global order from `from_position` on, at most `max_count`, as they are
+    /// stored: nothing is decoded, so nothing is refused.
+    [[nodiscard]] std::vector<RawRecordedEvent> read_all_raw(position_t from_position = 1,
+                                                             std::uint64_t max_count = unlimited) const {
+        std::vector<RawRecordedEvent> out;
+        if (max_count == 0) return out;
+        durable::RawVisitor visitor{[&](const RawRecordedEventView& row) { out.push_back(row.to_owned()); }};
+        (void)derived().visit_all_rows(from_position, max_count, visitor);
+        return out;
+    }
+
 protected:
     DurableStoreBase() = default;
     ~DurableStoreBase() = default;
 
-    /// Decodes one stored row through the store's codec (`decode_row`) and hands it to `visitor`.
+    /// Hands one stored row to `visitor`: as it is stored for the raw readers (`read_raw`, `read_all_raw`),
+    /// otherwise decoded through the store's codec (`decode_row`), a damaged column (`damage`) or an
+    /// undecodable row throwing `StoredEventDecodeError`.
     template <class Visitor>
-    void visit_row(Visitor& visitor, const SerializedEventView& columns, std::string stream_id,
-                   stream_version_t version, position_t position, std::int64_t recorded_micros,
-                   std::string_view event_id_column) const {
-        const recorded_type e =
-            durable::decode_row<Events>(derived().codec(), columns, std::move(stream_id), version, position,
-                                        durable::from_micros(recorded_micros), event_id_column);
-        std::invoke(visitor, view_type{e.stream_id, e.version, &e.position, &e.event, &e.metadata});
+    void visit_row(Visitor& visitor, const RawRecordedEventView& row,
+                   const durable::ColumnDamage* damage = nullptr) const {
+        if constexpr (durable::is_raw_visitor<Visitor>::value) {
+            visitor.visit(row);
+        } else {
+            if (damage != nullptr) {
+                durable::damaged_column(row.position, std::string(row.stream_id), row.version, damage->column,
+                                        damage->problem);
+            }
+            const recorded_type e = durable::decode_row<Events>(
+                derived().codec(), SerializedEventView(row.type, row.schema_version, row.payload, row.metadata),
+                std::string(row.stream_id), row.version, row.position, row.recorded_at, row.event_id);
+            std::invoke(visitor, view_type{e.stream_id, e.version, &e.position, &e.event, &e.metadata});
+        }
     }
 
 private:

@@ -150,11 +150,17 @@ class JsonCodec {
 public:
     using event_type = Events;
 
-    explicit JsonCodec(DecodeOptions options = {}) : options_(options) {
+    /// A codec that reads with `options` and lets durable stores write only what it can read: `write`'s
+    /// limits (0: the read limit) must not exceed `options`' (`InvalidArgumentError` otherwise).
+    explicit JsonCodec(DecodeOptions options = {}, EncodeOptions write = {})
+        : options_(options), write_(resolve(write, options)) {
         for (std::size_t i = 0; i < count; ++i) index_.emplace(std::string(names[i]), i);
     }
 
+    /// The read limits and strictness.
     [[nodiscard]] const DecodeOptions& options() const noexcept { return options_; }
+    /// The write limits, resolved (no zeros): what `serialize` holds every event to.
+    [[nodiscard]] const EncodeOptions& write_options() const noexcept { return write_; }
 
     /// Registers the upcaster of event type `type` from schema version `from_version` to `from_version + 1`.
     /// Throws `InvalidArgumentError` for an unknown type, a version that is not below the type's current
@@ -289,9 +295,20 @@ public:
         return serialize(envelope.event, envelope.metadata);
     }
 
+    /// The four columns of an event, held to the write limits (`write_options()`): throws `EncodeError`
+    /// naming the event, the field and the limit for a text over `max_bytes`, nesting over `max_depth`, or
+    /// (with `verify_decodable`) an encoding that this codec would not decode back to the same event. What
+    /// `serialize` returns, `deserialize` reads.
     [[nodiscard]] SerializedEvent serialize(const Events& event, const Metadata& metadata) const {
-        return SerializedEvent{std::string(event_name_of(event)), versions[event.index()], encode_payload(event).dump(),
-                               encode_metadata(metadata).dump()};
+        const std::string_view name = event_name_of(event);
+        const nlohmann::json payload = encode_payload(event);
+        check_write_depth(payload, name, "/payload");
+        SerializedEvent out{std::string(name), versions[event.index()], payload.dump(),
+                            encode_metadata(metadata).dump()};
+        check_write_size(out.payload, name, "/payload");
+        check_write_size(out.metadata, name, "/metadata");
+        if (write_.verify_decodable) verify_decodable(out, event, metadata);
+        return out;
     }
 
     /// The event of a stored row: its columns plus the store's stream id, version, position and time.
@@ -346,6 +363,63 @@ public:
     }
 
 private:
+    static EncodeOptions resolve(EncodeOptions write, const DecodeOptions& read) {
+        if (write.max_bytes == 0) write.max_bytes = read.max_bytes;
+        if (write.max_depth == 0) write.max_depth = read.max_depth;
+        if (write.max_bytes > read.max_bytes) {
+            throw InvalidArgumentError("write",
+                                       "JsonCodec: the write limit max_bytes (" + std::to_string(write.max_bytes) +
+                                           ") is larger than the read limit (" + std::to_string(read.max_bytes) +
+                                           "): events appended could not be read back");
+        }
+        if (write.max_depth > read.max_depth) {
+            throw InvalidArgumentError("write",
+                                       "JsonCodec: the write limit max_depth (" + std::to_string(write.max_depth) +
+                                           ") is larger than the read limit (" + std::to_string(read.max_depth) +
+                                           "): events appended could not be read back");
+        }
+        return write;
+    }
+
+    void check_write_size(const std::string& text, std::string_view name, const char* path) const {
+        if (text.size() > write_.max_bytes) {
+            throw EncodeError(std::string(name), path,
+                              "the text is " + std::to_string(text.size()) + " bytes long; the limit is " +
+                                  std::to_string(write_.max_bytes),
+                              EncodeError::Kind::too_large, write_.max_bytes);
+        }
+    }
+
+    void check_write_depth(const nlohmann::json& value, std::string_view name, const char* path) const {
+        try {
+            detail::check_depth(value, write_.max_depth);
+        } catch (const DecodeError& e) {
+            throw EncodeError(std::string(name), path + e.json_path(),
+                              "nesting exceeds the limit of " + std::to_string(write_.max_depth) + " levels",
+                              EncodeError::Kind::too_deep, write_.max_depth);
+        }
+    }
+
+    void verify_decodable(const SerializedEvent& out, const Events& event, const Metadata& metadata) const {
+        const std::string name = out.type;
+        try {
+            if (!(deserialize_event(out.type, out.schema_version, out.payload) == event)) {
+                throw EncodeError(name, "/payload",
+                                  "the payload decodes to a different event: its to_json and from_json disagree",
+                                  EncodeError::Kind::not_decodable);
+            }
+            const Metadata back = deserialize_metadata(out.metadata, name);
+            if (back.event_id != metadata.event_id || back.correlation_id != metadata.correlation_id ||
+                back.causation_id != metadata.causation_id) {
+                throw EncodeError(name, "/metadata", "the metadata decodes to different ids",
+                                  EncodeError::Kind::not_decodable);
+            }
+        } catch (const DecodeError& e) {
+            throw EncodeError(name, e.json_path(), std::string("it could not be read back: ") + e.what(),
+                              EncodeError::Kind::not_decodable);
+        }
+    }
+
     struct EventFields {
         std::string type;
         std::uint32_t schema_version = 0;
@@ -514,6 +588,7 @@ private:
     };
 
     DecodeOptions options_;
+    EncodeOptions write_;
     std::unordered_map<std::string, std::size_t, name_hash, std::equal_to<>>
         index_;                                                        // name (or old name) -> alternative
     std::unordered_map<std::size_t, std::vector<Upcaster>> upcasters_; // alternative -> step k at [k - 1]

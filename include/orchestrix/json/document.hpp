@@ -34,6 +34,20 @@ struct DecodeOptions {
     bool verify_round_trip = true;
 };
 
+/// The limits `append` holds every event to before a durable store writes it, so that what a store accepts,
+/// its readers can read. A limit of 0 means "the same as the read limit" (`DecodeOptions`); a write limit
+/// above the read limit is refused when the codec is made (`InvalidArgumentError`).
+struct EncodeOptions {
+    /// The longest payload or metadata text written, in bytes (0: `DecodeOptions::max_bytes`).
+    std::size_t max_bytes = 0;
+    /// The deepest nesting written (0: `DecodeOptions::max_depth`).
+    std::size_t max_depth = 0;
+    /// Decode what was encoded with the read options and compare it with the event (and the metadata):
+    /// every other rule of the decoder (unknown fields, lossy conversions, a `from_json` that cannot read
+    /// what `to_json` wrote) is then checked on write too. It costs one decode per event appended.
+    bool verify_decodable = true;
+};
+
 namespace detail {
 
 /// Appends `/token` to a JSON Pointer, escaping `~` and `/` (RFC 6901).

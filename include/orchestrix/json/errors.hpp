@@ -2,6 +2,7 @@
 
 #include <orchestrix/core/errors.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -106,20 +107,38 @@ private:
     std::string message_;
 };
 
-/// A value could not be turned into JSON: a string that is not valid UTF-8, a NaN or infinite number
-/// (JSON has none), or a `to_json` that threw. Nothing was produced.
+/// A value could not be turned into JSON, or into JSON its readers would accept: a string that is not
+/// valid UTF-8, a NaN or infinite number (JSON has none), a `to_json` that threw, a text over the write
+/// limit, nesting over the depth limit, or (with `EncodeOptions::verify_decodable`) an encoding that does
+/// not decode back to the same event. Nothing was produced, and a store that was appending wrote nothing.
+///
+/// `event_type()` names the event, `json_path()` the field (a JSON Pointer such as `/payload/items/3`, ""
+/// for the whole value), `kind()` what was wrong and `limit()` the limit that was passed (0 when none).
 class EncodeError : public Error {
 public:
-    EncodeError(std::string event_type, std::string json_path, const std::string& detail)
+    enum class Kind : std::uint8_t {
+        not_representable, ///< invalid UTF-8, NaN or infinity, or `to_json` threw
+        too_large,         ///< the text is longer than `EncodeOptions::max_bytes`
+        too_deep,          ///< nesting deeper than `EncodeOptions::max_depth`
+        not_decodable,     ///< the encoding does not decode back to the same value (`DecodeError` says why)
+    };
+
+    EncodeError(std::string event_type, std::string json_path, const std::string& detail,
+                Kind kind = Kind::not_representable, std::size_t limit = 0)
         : Error("cannot encode '" + event_type + "'" + (json_path.empty() ? "" : " at " + json_path) + ": " + detail),
-          event_type_(std::move(event_type)), json_path_(std::move(json_path)) {}
+          event_type_(std::move(event_type)), json_path_(std::move(json_path)), kind_(kind), limit_(limit) {}
 
     [[nodiscard]] const std::string& event_type() const noexcept { return event_type_; }
     [[nodiscard]] const std::string& json_path() const noexcept { return json_path_; }
+    [[nodiscard]] Kind kind() const noexcept { return kind_; }
+    /// The limit that was passed (bytes for `too_large`, levels for `too_deep`); 0 for the other kinds.
+    [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
 
 private:
     std::string event_type_;
     std::string json_path_;
+    Kind kind_;
+    std::size_t limit_;
 };
 
 } // namespace orchestrix

@@ -64,6 +64,14 @@ public:
         return append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected);
     }
 
+    /// Appends plain events, not envelopes (a `std::vector<UserRenamed>`, a `std::vector<Events>`, an array):
+    /// each gets a fresh id and empty metadata, as in a braced list.
+    template <plain_event_range<Events> Range>
+    AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected) {
+        const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
+        return append(stream, std::span<const envelope_type>(envelopes), expected);
+    }
+
     /// Waits until the event at global position `position` is stored (`head_position() >= position`),
     /// at most `timeout`, or until `stop` is requested. Returns whether it is stored. What a live
     /// subscription waits on instead of polling.

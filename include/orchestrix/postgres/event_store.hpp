@@ -49,6 +49,7 @@ namespace detail::postgres {
 /// The tables, and the append function: one round trip per append. It locks the events table in
 /// EXCLUSIVE mode (writers queue, readers are never blocked) so that positions are assigned and committed
 /// in the same order: a reader polling "after my checkpoint" never skips an event that commits late.
+/// Its lookups are index probes whatever the table's statistics say (docs/stores.md, "Index probes only").
 /// Status: 0 written, 1 expected version not met, 2 some ids stored already (the client decides whether
 /// it is a retry), 3 the batch would overflow the largest version or position.
 inline constexpr const char* schema_sql = R"sql(
@@ -77,37 +78,48 @@ CREATE OR REPLACE FUNCTION orchestrix_append(
     p_stream text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
     p_schema_versions integer[], p_payloads text[], p_metadata text[])
 RETURNS TABLE (status integer, stream_version bigint, first_position bigint, last_position bigint)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- Index probes only, whatever the statistics say: the plans below are made once per session and kept, and one
+-- made on an empty table would otherwise read the whole table at every append until the table is analysed.
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $fn$
 DECLARE
-    v_current bigint;
-    v_head    bigint;
-    v_count   bigint := cardinality(p_ids);
-    v_now     timestamptz;
+    v_count  bigint := cardinality(p_ids);
+    v_stored boolean;
+    v_now    timestamptz;
 BEGIN
     LOCK TABLE events IN EXCLUSIVE MODE;
-    SELECT coalesce(max(e.version), 0) INTO v_current FROM events e WHERE e.stream_id = p_stream;
-    IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (p_ids)) THEN
-        RETURN QUERY SELECT 2, v_current, 0::bigint, 0::bigint;
-        RETURN;
+    -- One statement, three probes of unique indexes: the stream's last version, the head, the batch's ids.
+    SELECT coalesce((SELECT e.version FROM events e WHERE e.stream_id = p_stream ORDER BY e.version DESC LIMIT 1), 0),
+           coalesce((SELECT e.position FROM events e ORDER BY e.position DESC LIMIT 1), 0),
+           EXISTS (SELECT FROM events e WHERE e.event_id = ANY (p_ids))
+      INTO stream_version, first_position, v_stored;
+    last_position := 0;
+    IF v_stored THEN
+        status := 2;
+        first_position := 0;
+    ELSIF NOT (p_kind = 0 OR (p_kind = 1 AND stream_version = 0) OR (p_kind = 2 AND stream_version > 0)
+               OR (p_kind = 3 AND stream_version = p_expected)) THEN
+        status := 1;
+        first_position := 0;
+    ELSIF v_count > 9223372036854775807 - stream_version OR v_count > 9223372036854775807 - first_position THEN
+        status := 3;
+    ELSE
+        v_now := clock_timestamp();
+        INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
+                            recorded_at)
+        SELECT first_position + u.n, p_stream, stream_version + u.n, u.id, u.type, u.sv, u.payload::json,
+               u.meta::json, v_now
+        FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
+             WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
+        PERFORM pg_notify('orchestrix_events', (first_position + v_count)::text);
+        status := 0;
+        stream_version := stream_version + v_count;
+        last_position := first_position + v_count;
+        first_position := first_position + 1;
     END IF;
-    IF NOT (p_kind = 0 OR (p_kind = 1 AND v_current = 0) OR (p_kind = 2 AND v_current > 0)
-            OR (p_kind = 3 AND v_current = p_expected)) THEN
-        RETURN QUERY SELECT 1, v_current, 0::bigint, 0::bigint;
-        RETURN;
-    END IF;
-    SELECT coalesce(max(e.position), 0) INTO v_head FROM events e;
-    IF v_count > 9223372036854775807 - v_current OR v_count > 9223372036854775807 - v_head THEN
-        RETURN QUERY SELECT 3, v_current, v_head, 0::bigint;
-        RETURN;
-    END IF;
-    v_now := clock_timestamp();
-    INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
-                        recorded_at)
-    SELECT v_head + u.n, p_stream, v_current + u.n, u.id, u.type, u.sv, u.payload::json, u.meta::json, v_now
-    FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
-         WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
-    PERFORM pg_notify('orchestrix_events', (v_head + v_count)::text);
-    RETURN QUERY SELECT 0, v_current + v_count, v_head + 1, v_head + v_count;
+    RETURN NEXT;
 END
 $fn$;
 )sql";
@@ -256,8 +268,10 @@ public:
     // `append` of a braced list, `read_stream`, `read_all`, `visit_stream` and `visit_all`: `DurableStoreBase`.
     using base_type::append;
 
-    /// The stream's current version: 0 if it does not exist.
+    /// The stream's current version: 0 if it does not exist, or if `stream` is malformed (PostgreSQL would
+    /// refuse a NUL or invalid UTF-8 in a query; no such stream can exist).
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
+        if (!detail::is_valid_stream_id(stream)) return 0;
         detail::postgres::Params params;
         params.add_text(stream);
         auto c = pool_.acquire();
@@ -316,11 +330,25 @@ private:
         for (const auto& e : events) ids.push_back(pg::uuid_binary(e.metadata.event_id.bytes()));
         pg::Params params;
         params.add_array(pg::uuid_oid, ids);
-        c.prepare("orchestrix_find_ids",
-                  "SELECT event_id::text, stream_id, version, position, type, schema_version, payload::text "
-                  "FROM events WHERE event_id = ANY ($1)",
-                  {pg::uuid_array_oid});
-        const pg::Result r = c.run("orchestrix_find_ids", params);
+        // An unnamed statement, planned at each call for the table as it is now: a prepared one keeps the plan
+        // it got first, and on a table that was empty then, that is a sequential scan (a retry is rare, and
+        // planning costs less than a round trip). See docs/stores.md, "Index probes only".
+        const auto values = params.pointers();
+        const auto lengths = params.lengths();
+        const std::vector<int> formats(values.size(), 1);
+        const Oid types[] = {pg::uuid_array_oid};
+        const pg::Result r(PQexecParams(c.get(),
+                                        "SELECT event_id::text, stream_id, version, position, type, schema_version, "
+                                        "payload::text FROM events WHERE event_id = ANY ($1)",
+                                        params.count(), types, values.data(), lengths.data(), formats.data(), 0));
+        if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+            const char* state = r.get() != nullptr ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+            const char* text = r.get() != nullptr ? PQresultErrorMessage(r.get()) : nullptr;
+            std::string detail = text != nullptr && *text != '\0' ? text : c.message();
+            while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+            throw PostgresError(state != nullptr ? state : "",
+                                "PostgreSQL failed to look up the stored events of a retry: " + detail);
+        }
         std::vector<std::optional<durable::StoredEventRow>> rows(events.size());
         for (int row = 0; row < r.rows(); ++row) {
             const auto id = r.text(row, 0);
@@ -340,20 +368,22 @@ private:
     template <class Visitor>
     std::uint64_t visit_rows(const detail::postgres::Result& r, Visitor& visitor) const {
         const int rows = r.rows();
+        static constexpr durable::ColumnDamage bad_schema{"schema_version", "is not a positive 32-bit integer"};
         for (int row = 0; row < rows; ++row) {
             bool ok = true;
-            const auto position = static_cast<position_t>(r.int64(row, 0, ok));
-            const auto version = static_cast<stream_version_t>(r.int64(row, 2, ok));
+            RawRecordedEventView raw;
+            raw.position = static_cast<position_t>(r.int64(row, 0, ok));
+            raw.stream_id = r.text(row, 1);
+            raw.version = static_cast<stream_version_t>(r.int64(row, 2, ok));
+            raw.event_id = r.text(row, 3);
+            raw.type = r.text(row, 4);
             const std::int64_t schema = r.int64(row, 5, ok);
-            const std::int64_t micros = r.int64(row, 8, ok);
-            std::string stream(r.text(row, 1));
-            if (!ok || schema < 1 || schema > std::numeric_limits<std::uint32_t>::max()) {
-                durable::damaged_column(position, std::move(stream), version, "schema_version",
-                                        "is not a positive 32-bit integer");
-            }
-            const SerializedEventView columns(r.text(row, 4), static_cast<std::uint32_t>(schema), r.text(row, 6),
-                                              r.text(row, 7));
-            this->visit_row(visitor, columns, std::move(stream), version, position, micros, r.text(row, 3));
+            raw.payload = r.text(row, 6);
+            raw.metadata = r.text(row, 7);
+            raw.recorded_at = durable::from_micros(r.int64(row, 8, ok));
+            const bool schema_ok = ok && schema >= 1 && schema <= std::numeric_limits<std::uint32_t>::max();
+            if (schema_ok) raw.schema_version = static_cast<std::uint32_t>(schema);
+            this->visit_row(visitor, raw, schema_ok ? nullptr : &bad_schema);
         }
         return static_cast<std::uint64_t>(rows);
     }

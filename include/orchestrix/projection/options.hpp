@@ -4,6 +4,7 @@
 // happens when a handler fails (`FailurePolicy`), and how a failure is reported (`EventFailure`).
 
 #include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/uuid.hpp>
 
@@ -13,6 +14,7 @@
 #include <exception>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -144,6 +146,9 @@ struct EventFailure {
     std::uint32_t attempts = 0;
     /// The exception itself.
     std::exception_ptr exception{};
+    /// For an event the store could not decode (`UnreadableEvent`): the event as it is stored, when the
+    /// store can read it raw (the durable stores' `read_raw`). Nothing for a handler failure.
+    std::optional<RawRecordedEvent> raw{};
 
     /// A one-line description: "event 42 (account.deposited in stream 'acc-1', version 3) failed after 3
     /// attempts: ...".
@@ -151,6 +156,8 @@ struct EventFailure {
         std::string out = "event " + std::to_string(position);
         if (!type.empty()) {
             out += " (" + type + " in stream '" + stream_id + "', version " + std::to_string(version) + ")";
+        } else if (!stream_id.empty()) {
+            out += " (stream '" + stream_id + "', version " + std::to_string(version) + ")";
         }
         out += " failed";
         if (attempts > 1) out += " after " + std::to_string(attempts) + " attempts";

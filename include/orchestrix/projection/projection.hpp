@@ -46,6 +46,12 @@ concept listening_store = requires(const Store& s, std::chrono::milliseconds t) 
 template <class C>
 concept transactional_checkpoints = C::rolls_back_writes;
 
+// A store that can hand out an event as it is stored, even one it cannot decode (the durable stores).
+template <class Store>
+concept raw_readable_store = requires(const Store& s, position_t p) {
+    { s.read_raw(p) } -> std::same_as<std::optional<RawRecordedEvent>>;
+};
+
 inline std::string exception_message(const std::exception_ptr& e) {
     try {
         std::rethrow_exception(e);
@@ -363,6 +369,20 @@ private:
         std::vector<recorded_type> events;
         try {
             events = store_->read_all(from + 1, options_.batch_size);
+        } catch (const Error& e) {
+            const auto* unreadable = dynamic_cast<const UnreadableEvent*>(&e);
+            if (unreadable == nullptr || unreadable->position() <= from) {
+                store_failed(stop, from + 1, std::current_exception());
+                return 0;
+            }
+            if (unreadable->position() == from + 1) return pass_unreadable(*unreadable, std::current_exception());
+            // Handle the events before it first; the unreadable one is then the next to read.
+            try {
+                events = store_->read_all(from + 1, unreadable->position() - from - 1);
+            } catch (...) {
+                store_failed(stop, from + 1, std::current_exception());
+                return 0;
+            }
         } catch (...) {
             store_failed(stop, from + 1, std::current_exception());
             return 0;
@@ -407,6 +427,58 @@ private:
         }
     }
 
+    // The store cannot decode the next event: hand it to the failure policy. Retrying cannot help (the
+    // stored row does not change), so the policy's final action applies at once: `stop` names it, `skip`
+    // records it (with its stored form, where the store can read it raw) and moves the checkpoint past it.
+    std::uint64_t pass_unreadable(const UnreadableEvent& unreadable, std::exception_ptr error) {
+        EventFailure failure{unreadable.position(),
+                             unreadable.stream_id(),
+                             unreadable.version(),
+                             {},
+                             {},
+                             detail::exception_message(error),
+                             0,
+                             error};
+        if constexpr (detail::raw_readable_store<Store>) {
+            try {
+                failure.raw = store_->read_raw(unreadable.position());
+            } catch (...) { // NOLINT(bugprone-empty-catch): the failure is reported without its stored form
+            }
+            if (failure.raw) {
+                failure.type = failure.raw->type;
+                if (auto id = Uuid::parse(failure.raw->event_id)) failure.event_id = *id;
+            }
+        }
+        if (options_.on_failure.final_action() != FailureAction::skip) stop_with(std::move(failure));
+        return skip(std::move(failure)) ? 1 : 0;
+    }
+
+    // Records `failure` as skipped and moves the checkpoint past its event. Returns false if another runner
+    // moved the checkpoint first.
+    bool skip(EventFailure failure) {
+        const position_t from = checkpoint();
+        try {
+            checkpoints_->transact(
+                [&](transaction_type& tx) { checkpoints_->advance(tx, name_, from, failure.position); });
+        } catch (const CheckpointConflictError&) {
+            reload();
+            return false;
+        } catch (...) {
+            EventFailure stopped = failure;
+            stopped.error = detail::exception_message(std::current_exception());
+            stopped.exception = std::current_exception();
+            stop_with(std::move(stopped));
+        }
+        report(failure, FailureAction::skip);
+        const position_t position = failure.position;
+        {
+            std::lock_guard lock(state_mutex_);
+            skipped_.push_back(std::move(failure));
+        }
+        advanced_to(position);
+        return true;
+    }
+
     // Processes one event in a transaction of its own, starting at attempt `attempt` (the previous
     // attempt failed with `error`). Returns false if stopped before it was done.
     bool process_one(std::stop_token stop, const recorded_type& e, std::uint32_t attempt, std::exception_ptr error) {
@@ -435,22 +507,7 @@ private:
         }
         EventFailure failure = failure_of(e, error, attempt - 1);
         if (policy.final_action() != FailureAction::skip) stop_with(std::move(failure));
-        const position_t from = checkpoint();
-        try {
-            checkpoints_->transact([&](transaction_type& tx) { checkpoints_->advance(tx, name_, from, e.position); });
-        } catch (const CheckpointConflictError&) {
-            reload();
-            return false;
-        } catch (...) {
-            stop_with(failure_of(e, std::current_exception(), attempt - 1));
-        }
-        report(failure, FailureAction::skip);
-        {
-            std::lock_guard lock(state_mutex_);
-            skipped_.push_back(std::move(failure));
-        }
-        advanced_to(e.position);
-        return true;
+        return skip(std::move(failure));
     }
 
     std::string name_;

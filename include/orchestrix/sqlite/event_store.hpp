@@ -162,17 +162,23 @@ public:
     /// case nothing was written.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
         const auto encoded = durable::prepare_append<Events>(codec_, stream, events);
-        const auto now = durable::to_micros(std::chrono::system_clock::now());
 
         std::lock_guard lock(mutex_);
         if (events.empty()) return AppendResult{current_version(stream), 0, 0, false};
         detail::sqlite::ImmediateTransaction transaction(begin_, commit_, rollback_);
+        // Read under the write lock: recorded_at never decreases along positions (unless the clock does).
+        const auto now = durable::to_micros(std::chrono::system_clock::now());
         const stream_version_t current = current_version(stream);
         if (!expected.matches(current)) { // perhaps a retry of a stored batch: that decides
             if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
             throw ConcurrencyError(std::string(stream), expected, current);
         }
-        detail::validate_growth(stream, current, head(), events.size());
+        try {
+            detail::validate_growth(stream, current, head(), events.size());
+        } catch (const InvalidArgumentError&) { // a retry of a stored batch writes nothing: that decides first
+            if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+            throw;
+        }
 
         position_t first = 0;
         for (std::size_t i = 0; i < events.size(); ++i) {
@@ -300,22 +306,35 @@ private:
     std::uint64_t visit_rows(detail::sqlite::Statement& s, Visitor& visitor) const {
         std::uint64_t count = 0;
         while (s.step()) {
-            const auto position = static_cast<position_t>(s.int64(0));
-            std::string stream(s.text(1));
+            RawRecordedEventView row;
+            row.position = static_cast<position_t>(s.int64(0));
+            row.stream_id = s.text(1);
+            row.event_id = s.text(3);
+            row.type = s.text(4);
+            row.payload = s.text(6);
+            row.metadata = s.text(7);
+            const durable::ColumnDamage* damage = nullptr;
+            static constexpr durable::ColumnDamage bad_version{"version", "is not a positive integer"};
+            static constexpr durable::ColumnDamage bad_schema{"schema_version", "is not a positive 32-bit integer"};
+            static constexpr durable::ColumnDamage bad_time{"recorded_at", "is not an integer"};
             const std::int64_t version = s.int64(2);
-            if (s.type(2) != SQLITE_INTEGER || version < 1) {
-                durable::damaged_column(position, stream, 0, "version", "is not a positive integer");
+            if (s.type(2) == SQLITE_INTEGER && version >= 1) {
+                row.version = static_cast<stream_version_t>(version);
+            } else {
+                damage = &bad_version;
             }
-            const auto v = static_cast<stream_version_t>(version);
             const std::int64_t schema = s.int64(5);
-            if (s.type(5) != SQLITE_INTEGER || schema < 1 || schema > std::numeric_limits<std::uint32_t>::max()) {
-                durable::damaged_column(position, stream, v, "schema_version", "is not a positive 32-bit integer");
+            if (s.type(5) == SQLITE_INTEGER && schema >= 1 && schema <= std::numeric_limits<std::uint32_t>::max()) {
+                row.schema_version = static_cast<std::uint32_t>(schema);
+            } else if (damage == nullptr) {
+                damage = &bad_schema;
             }
-            if (s.type(8) != SQLITE_INTEGER) {
-                durable::damaged_column(position, stream, v, "recorded_at", "is not an integer");
+            if (s.type(8) == SQLITE_INTEGER) {
+                row.recorded_at = durable::from_micros(s.int64(8));
+            } else if (damage == nullptr) {
+                damage = &bad_time;
             }
-            const SerializedEventView row(s.text(4), static_cast<std::uint32_t>(schema), s.text(6), s.text(7));
-            this->visit_row(visitor, row, std::move(stream), v, position, s.int64(8), s.text(3));
+            this->visit_row(visitor, row, damage);
             ++count;
         }
         return count;

@@ -1,0 +1,6 @@
+# Checks of the documentation itself: the complete program README.md opens with is compiled and run as printed
+# (CTest label docs), so that it cannot rot.
+add_test(NAME "docs: the README program compiles and prints what it says"
+  COMMAND "${CMAKE_COMMAND}" -DSOURCE_DIR=${PROJECT_SOURCE_DIR} -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/docs
+          -DCXX=${CMAKE_CXX_COMPILER} -P "${CMAKE_CURRENT_LIST_DIR}/readme_program.cmake")
+set_tests_properties("docs: the README program compiles and prints what it says" PROPERTIES LABELS "docs" TIMEOUT 300)

@@ -1,0 +1,262 @@
+// The append's lookups in PostgreSQL (the stream's version and the batch's event ids, in `orchestrix_append`,
+// and the stored rows of a retry) must be index probes whatever the statistics of the events table say: a
+// sequential scan makes every append cost O(events stored). A plan is chosen when a session first runs a
+// statement and kept, so a session that started on an empty table kept a sequential scan until the table was
+// analysed (issue "Performance, round two"). These tests fill a table that is never analysed (autovacuum off
+// for it) and count the sequential scans of it (pg_stat_user_tables.seq_scan) across appends of new ids,
+// idempotent retries, refused retries and version conflicts, by sessions that planned on the empty table and
+// by fresh ones.
+
+#include <orchestrix/postgres/event_store.hpp>
+
+#include "support/catch.hpp"
+#include "support/postgres_cluster.hpp"
+#include "support/test_events.hpp"
+#include "support/test_events_json.hpp"
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+using test_domain::AccountEvent;
+using test_domain::MoneyDeposited;
+using Store = orchestrix::PostgresEventStore<AccountEvent>;
+using Envelope = orchestrix::EventEnvelope<AccountEvent>;
+using orchestrix::ExpectedVersion;
+
+// A libpq connection of the test's own: fills the table and reads the statistics.
+class Raw {
+public:
+    explicit Raw(const std::string& url) : c_(PQconnectdb(url.c_str())) {
+        INFO(PQerrorMessage(c_));
+        REQUIRE(PQstatus(c_) == CONNECTION_OK);
+    }
+    Raw(const Raw&) = delete;
+    Raw& operator=(const Raw&) = delete;
+    ~Raw() { PQfinish(c_); }
+
+    // Runs `sql`; returns the first column of the first row ("" if none).
+    std::string exec(const std::string& sql, const std::vector<std::string>& params = {}) {
+        std::vector<const char*> values;
+        for (const auto& p : params) values.push_back(p.c_str());
+        PGresult* r =
+            PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
+        const auto status = PQresultStatus(r);
+        std::string first = status == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+        const std::string error = PQresultErrorMessage(r);
+        PQclear(r);
+        INFO(sql << ": " << error);
+        REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
+        return first;
+    }
+
+    // Runs SQL of several statements.
+    void script(const std::string& sql) {
+        PGresult* r = PQexec(c_, sql.c_str());
+        const auto status = PQresultStatus(r);
+        const std::string error = PQresultErrorMessage(r);
+        PQclear(r);
+        INFO(error);
+        REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
+    }
+
+private:
+    PGconn* c_;
+};
+
+// The sequential scans of the events table so far. Sessions report their statistics at exit at the latest,
+// so call this once the sessions being counted have closed (`wait_for_sessions_to_close`).
+std::int64_t seq_scans(Raw& raw) {
+    (void)raw.exec("SELECT pg_stat_clear_snapshot()");
+    return std::stoll(raw.exec("SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'events'::regclass"));
+}
+
+// Waits until no session named `application` is connected any more, so that all of them have reported
+// their statistics (a session reports them as it exits, just after it leaves pg_stat_activity).
+void wait_for_sessions_to_close(Raw& raw, const std::string& application) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (raw.exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", {application}) != "0") {
+        REQUIRE(std::chrono::steady_clock::now() < deadline);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    (void)raw.exec("SELECT pg_stat_force_next_flush()");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+}
+
+// Appends through every path of `orchestrix_append` (and, `with_retries`, of the retry check), keeping track
+// of the streams' versions and of the head.
+class Workload {
+public:
+    void run(Store& store, const std::vector<std::string>& streams, int rounds, bool with_retries = true) {
+        for (int i = 0; i < rounds; ++i) {
+            const std::string& stream = streams[static_cast<std::size_t>(i) % streams.size()];
+            const std::uint64_t version = versions_[stream];
+            std::vector<Envelope> batch;
+            for (int k = 0; k <= i % 3; ++k) batch.emplace_back(MoneyDeposited{stream, i * 10 + k});
+            const auto expected = version == 0 ? ExpectedVersion::no_stream() : ExpectedVersion::exact(version);
+
+            // New ids.
+            const auto result = store.append(stream, batch, expected);
+            REQUIRE(result.written);
+            REQUIRE(result.first_position == head_ + 1);
+            versions_[stream] = result.stream_version;
+            head_ = result.last_position;
+
+            // New ids at a version the stream is not at: a conflict.
+            const std::vector<Envelope> late{MoneyDeposited{stream, 1}};
+            CHECK_THROWS_AS(store.append(stream, late, ExpectedVersion::exact(version)), orchestrix::ConcurrencyError);
+            CHECK_THROWS_AS(store.append(stream, late, ExpectedVersion::no_stream()), orchestrix::ConcurrencyError);
+            if (!with_retries) continue;
+
+            // The same batch again: an idempotent retry, with the same and with any expected version.
+            const auto retry = store.append(stream, batch, expected);
+            CHECK_FALSE(retry.written);
+            CHECK(retry.last_position == result.last_position);
+            CHECK_FALSE(store.append(stream, batch, ExpectedVersion::any()).written);
+
+            // A stored id with another event: refused.
+            std::vector<Envelope> changed = batch;
+            changed.back().event = MoneyDeposited{stream, -1};
+            CHECK_THROWS_AS(store.append(stream, changed, ExpectedVersion::any()), orchestrix::IdempotencyError);
+        }
+    }
+
+    // Adds `count` events behind the head, spread over the streams fill-0 .. fill-9, in one INSERT that
+    // reads nothing of the table (so it scans nothing). The table is not analysed.
+    void fill(Raw& raw, std::uint64_t count) {
+        (void)raw.exec("INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, "
+                       "metadata, recorded_at) "
+                       "SELECT $1::bigint + g + 1, 'fill-' || (g % 10), g / 10 + 1, md5('fill' || g)::uuid, "
+                       "'account.deposited', 1, '{\"account_id\":\"fill\",\"amount\":1}', "
+                       "json_build_object('causation_id', '', 'correlation_id', '', 'event_id', "
+                       "md5('fill' || g)::uuid), now() FROM generate_series(0, $2::bigint - 1) AS g",
+                       {std::to_string(head_), std::to_string(count)});
+        for (std::uint64_t k = 0; k < 10; ++k) versions_["fill-" + std::to_string(k)] = count / 10;
+        head_ += count;
+    }
+
+    [[nodiscard]] std::uint64_t head() const noexcept { return head_; }
+
+private:
+    std::map<std::string, std::uint64_t> versions_;
+    std::uint64_t head_ = 0;
+};
+
+// `orchestrix_append` as orchestrix 0.1 created it (no settings, a plan per session kept from wherever the
+// table was), for the upgrade test.
+constexpr const char* previous_append_function = R"sql(
+CREATE OR REPLACE FUNCTION orchestrix_append(
+    p_stream text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
+    p_schema_versions integer[], p_payloads text[], p_metadata text[])
+RETURNS TABLE (status integer, stream_version bigint, first_position bigint, last_position bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_current bigint;
+    v_head    bigint;
+    v_count   bigint := cardinality(p_ids);
+    v_now     timestamptz;
+BEGIN
+    LOCK TABLE events IN EXCLUSIVE MODE;
+    SELECT coalesce(max(e.version), 0) INTO v_current FROM events e WHERE e.stream_id = p_stream;
+    IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (p_ids)) THEN
+        RETURN QUERY SELECT 2, v_current, 0::bigint, 0::bigint;
+        RETURN;
+    END IF;
+    IF NOT (p_kind = 0 OR (p_kind = 1 AND v_current = 0) OR (p_kind = 2 AND v_current > 0)
+            OR (p_kind = 3 AND v_current = p_expected)) THEN
+        RETURN QUERY SELECT 1, v_current, 0::bigint, 0::bigint;
+        RETURN;
+    END IF;
+    SELECT coalesce(max(e.position), 0) INTO v_head FROM events e;
+    IF v_count > 9223372036854775807 - v_current OR v_count > 9223372036854775807 - v_head THEN
+        RETURN QUERY SELECT 3, v_current, v_head, 0::bigint;
+        RETURN;
+    END IF;
+    v_now := clock_timestamp();
+    INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
+                        recorded_at)
+    SELECT v_head + u.n, p_stream, v_current + u.n, u.id, u.type, u.sv, u.payload::json, u.meta::json, v_now
+    FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
+         WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
+    PERFORM pg_notify('orchestrix_events', (v_head + v_count)::text);
+    RETURN QUERY SELECT 0, v_current + v_count, v_head + 1, v_head + v_count;
+END
+$fn$;
+)sql";
+
+} // namespace
+
+TEST_CASE("postgres plans: appends, retries and conflicts never scan the events table sequentially") {
+    const std::string application = "orchestrix_plans_" + std::to_string(::getpid());
+    const std::string url = test_support::fresh_postgres_database();
+    const std::string store_url = url + "&application_name=" + application;
+    Raw raw(url);
+    const std::vector<std::string> own{"acc-0", "acc-1", "acc-2", "acc-3"};
+    const std::vector<std::string> filled{"fill-0", "fill-3", "fill-7"};
+    constexpr std::uint64_t fill_count = 5000;
+    Workload workload;
+    {
+        // The schema, in a session of its own: building the table's indexes counts as sequential scans of it.
+        Store create(store_url);
+    }
+    wait_for_sessions_to_close(raw, application);
+    (void)raw.exec("ALTER TABLE events SET (autovacuum_enabled = false)");
+    const std::int64_t scans_before = seq_scans(raw);
+    {
+        // A session that plans its statements on the empty table, then appends to the filled one. (Not the
+        // retries yet: their lookup is planned at each call, for the table as it is then, and a sequential scan
+        // of a table of one page is the right plan.)
+        Store store(store_url, orchestrix::PostgresOptions{1, true});
+        REQUIRE(raw.exec("SELECT coalesce(last_analyze, last_autoanalyze)::text FROM pg_stat_user_tables "
+                         "WHERE relid = 'events'::regclass")
+                    .empty());
+        workload.run(store, own, 12, false);
+        workload.fill(raw, fill_count);
+        workload.run(store, own, 12);
+        workload.run(store, filled, 6);
+    }
+    {
+        // A fresh session on the filled table, which was never analysed.
+        Store store(store_url, orchestrix::PostgresOptions{1, true});
+        workload.run(store, own, 12);
+        workload.run(store, filled, 6);
+    }
+    wait_for_sessions_to_close(raw, application);
+    CHECK(raw.exec("SELECT reltuples::bigint FROM pg_class WHERE oid = 'events'::regclass") == "-1"); // not analysed
+    CHECK(seq_scans(raw) == scans_before);
+    CHECK(raw.exec("SELECT max(position) FROM events") == std::to_string(workload.head()));
+}
+
+TEST_CASE("postgres plans: a database made by the previous version works, and gets the new function on open") {
+    const std::string url = test_support::fresh_postgres_database();
+    Raw raw(url);
+    raw.script(orchestrix::detail::postgres::schema_sql);
+    raw.script(previous_append_function);
+    const std::string settings =
+        "SELECT coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = "
+        "'orchestrix_append(text, integer, bigint, uuid[], text[], integer[], text[], text[])'::regprocedure";
+    REQUIRE(raw.exec(settings).empty());
+    {
+        // A store that may not touch the schema appends through the previous function.
+        Store store(url, orchestrix::PostgresOptions{1, false});
+        const std::vector<Envelope> batch{MoneyDeposited{"acc", 1}, MoneyDeposited{"acc", 2}};
+        CHECK(store.append("acc", batch, ExpectedVersion::no_stream()) == orchestrix::AppendResult{2, 1, 2, true});
+        CHECK(store.append("acc", batch, ExpectedVersion::no_stream()) == orchestrix::AppendResult{2, 1, 2, false});
+        CHECK(raw.exec(settings).empty());
+    }
+    // A store that creates the schema replaces it.
+    Store store(url);
+    CHECK(raw.exec(settings) == "enable_seqscan=off,enable_bitmapscan=off");
+    CHECK(store.append("acc", {MoneyDeposited{"acc", 3}}, ExpectedVersion::exact(2)) ==
+          orchestrix::AppendResult{3, 3, 3, true});
+    CHECK(store.read_stream("acc").size() == 3);
+}
