@@ -5,6 +5,7 @@
 
 #include "support/catch.hpp"
 #include "support/postgres_cluster.hpp"
+#include "support/postgres_raw.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
 
@@ -21,6 +22,8 @@
 
 namespace {
 
+using test_support::RawConnection;
+
 using orchestrix::ExpectedVersion;
 using orchestrix::FailurePolicy;
 using orchestrix::position_t;
@@ -33,31 +36,6 @@ using Recorded = orchestrix::RecordedEvent<AccountEvent>;
 using Checkpoints = orchestrix::PostgresCheckpointStore;
 using Runner = orchestrix::Projection<Store, Checkpoints>;
 using namespace std::chrono_literals;
-
-class RawConnection {
-public:
-    explicit RawConnection(const std::string& url) : c_(PQconnectdb(url.c_str())) {
-        INFO(PQerrorMessage(c_));
-        REQUIRE(PQstatus(c_) == CONNECTION_OK);
-    }
-    RawConnection(const RawConnection&) = delete;
-    RawConnection& operator=(const RawConnection&) = delete;
-    ~RawConnection() { PQfinish(c_); }
-
-    std::string exec(const std::string& sql) {
-        PGresult* r = PQexec(c_, sql.c_str());
-        const auto status = PQresultStatus(r);
-        std::string first = status == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-        const std::string error = PQresultErrorMessage(r);
-        PQclear(r);
-        INFO(sql << ": " << error);
-        REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
-        return first;
-    }
-
-private:
-    PGconn* c_;
-};
 
 void create_model(PostgresTransaction& tx) {
     (void)tx.exec("CREATE TABLE IF NOT EXISTS projected (position bigint NOT NULL, account text NOT NULL)");

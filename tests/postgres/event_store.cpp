@@ -3,6 +3,7 @@
 #include "support/catch.hpp"
 #include "support/env.hpp"
 #include "support/postgres_cluster.hpp"
+#include "support/postgres_raw.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
 
@@ -26,6 +27,8 @@
 
 namespace {
 
+using test_support::RawConnection;
+
 using test_domain::AccountEvent;
 using test_domain::AccountOpened;
 using test_domain::MoneyDeposited;
@@ -43,34 +46,6 @@ struct PostgresStoreFactory {
 };
 
 // A raw libpq connection, for what the store does not offer: holding a transaction open, damaging a row.
-class RawConnection {
-public:
-    explicit RawConnection(const std::string& url) : c_(PQconnectdb(url.c_str())) {
-        INFO(PQerrorMessage(c_));
-        REQUIRE(PQstatus(c_) == CONNECTION_OK);
-    }
-    RawConnection(const RawConnection&) = delete;
-    RawConnection& operator=(const RawConnection&) = delete;
-    ~RawConnection() { PQfinish(c_); }
-
-    std::string exec(const std::string& sql, const std::vector<std::string>& params = {}) {
-        std::vector<const char*> values;
-        for (const auto& p : params) values.push_back(p.c_str());
-        PGresult* r =
-            PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
-        const auto status = PQresultStatus(r);
-        std::string first = status == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-        const std::string error = PQresultErrorMessage(r);
-        PQclear(r);
-        INFO(sql << ": " << error);
-        REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
-        return first;
-    }
-
-private:
-    PGconn* c_;
-};
-
 // A PostgreSQL array literal of text elements (test values only).
 std::string array_literal(const std::vector<std::string>& elements) {
     std::string out = "{";

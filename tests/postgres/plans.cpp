@@ -11,6 +11,7 @@
 
 #include "support/catch.hpp"
 #include "support/postgres_cluster.hpp"
+#include "support/postgres_raw.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
 
@@ -33,45 +34,7 @@ using Store = orchestrix::PostgresEventStore<AccountEvent>;
 using Envelope = orchestrix::EventEnvelope<AccountEvent>;
 using orchestrix::ExpectedVersion;
 
-// A libpq connection of the test's own: fills the table and reads the statistics.
-class Raw {
-public:
-    explicit Raw(const std::string& url) : c_(PQconnectdb(url.c_str())) {
-        INFO(PQerrorMessage(c_));
-        REQUIRE(PQstatus(c_) == CONNECTION_OK);
-    }
-    Raw(const Raw&) = delete;
-    Raw& operator=(const Raw&) = delete;
-    ~Raw() { PQfinish(c_); }
-
-    // Runs `sql`; returns the first column of the first row ("" if none).
-    std::string exec(const std::string& sql, const std::vector<std::string>& params = {}) {
-        std::vector<const char*> values;
-        for (const auto& p : params) values.push_back(p.c_str());
-        PGresult* r =
-            PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
-        const auto status = PQresultStatus(r);
-        std::string first = status == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-        const std::string error = PQresultErrorMessage(r);
-        PQclear(r);
-        INFO(sql << ": " << error);
-        REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
-        return first;
-    }
-
-    // Runs SQL of several statements.
-    void script(const std::string& sql) {
-        PGresult* r = PQexec(c_, sql.c_str());
-        const auto status = PQresultStatus(r);
-        const std::string error = PQresultErrorMessage(r);
-        PQclear(r);
-        INFO(error);
-        REQUIRE((status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK));
-    }
-
-private:
-    PGconn* c_;
-};
+using Raw = test_support::RawConnection;
 
 // The sequential scans of the events table so far. Sessions report their statistics at exit at the latest,
 // so call this once the sessions being counted have closed (`wait_for_sessions_to_close`).

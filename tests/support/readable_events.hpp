@@ -107,9 +107,11 @@ inline Blob random_blob(std::mt19937_64& rng, std::size_t max_bytes, std::size_t
             {std::numeric_limits<std::uint64_t>::max(), std::numeric_limits<std::int64_t>::min(), 0.5});
         break;
     }
-    case 4: // NUL, control characters, quotes, non-ASCII
-        b.text = std::string("a\0b\x01\x1f\"\\/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 19);
+    case 4: { // NUL, control characters, quotes, non-ASCII
+        static constexpr char tricky[] = "a\0b\x01\x1f\"\\/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+        b.text.assign(tricky, sizeof tricky - 1); // the embedded NUL included
         break;
+    }
     default: { // a document with many keys, around the byte limit
         std::uniform_int_distribution<std::size_t> keys(max_bytes / 12 - 10, max_bytes / 12 + 10);
         const std::size_t n = keys(rng);

@@ -163,6 +163,18 @@ public:
                      name);
     }
 
+    /// Runs `sql` with binary parameters of the given types as an unnamed statement, planned for the table
+    /// as it is at this call (a prepared statement keeps the plan it got first); results come back as text.
+    Result run_unprepared(const std::string& sql, const Params& params, const std::vector<Oid>& types,
+                          std::string_view doing) {
+        const auto values = params.pointers();
+        const auto lengths = params.lengths();
+        const std::vector<int> formats(values.size(), 1);
+        return check(Result(PQexecParams(conn_.get(), sql.c_str(), params.count(), types.data(), values.data(),
+                                         lengths.data(), formats.data(), 0)),
+                     doing);
+    }
+
     [[nodiscard]] std::string message() const {
         const char* m = PQerrorMessage(conn_.get());
         std::string text = m != nullptr ? m : "";

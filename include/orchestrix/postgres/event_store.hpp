@@ -333,22 +333,10 @@ private:
         // An unnamed statement, planned at each call for the table as it is now: a prepared one keeps the plan
         // it got first, and on a table that was empty then, that is a sequential scan (a retry is rare, and
         // planning costs less than a round trip). See docs/stores.md, "Index probes only".
-        const auto values = params.pointers();
-        const auto lengths = params.lengths();
-        const std::vector<int> formats(values.size(), 1);
-        const Oid types[] = {pg::uuid_array_oid};
-        const pg::Result r(PQexecParams(c.get(),
-                                        "SELECT event_id::text, stream_id, version, position, type, schema_version, "
-                                        "payload::text FROM events WHERE event_id = ANY ($1)",
-                                        params.count(), types, values.data(), lengths.data(), formats.data(), 0));
-        if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-            const char* state = r.get() != nullptr ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-            const char* text = r.get() != nullptr ? PQresultErrorMessage(r.get()) : nullptr;
-            std::string detail = text != nullptr && *text != '\0' ? text : c.message();
-            while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
-            throw PostgresError(state != nullptr ? state : "",
-                                "PostgreSQL failed to look up the stored events of a retry: " + detail);
-        }
+        const pg::Result r =
+            c.run_unprepared("SELECT event_id::text, stream_id, version, position, type, schema_version, "
+                             "payload::text FROM events WHERE event_id = ANY ($1)",
+                             params, {pg::uuid_array_oid}, "look up the stored events of a retry");
         std::vector<std::optional<durable::StoredEventRow>> rows(events.size());
         for (int row = 0; row < r.rows(); ++row) {
             const auto id = r.text(row, 0);
