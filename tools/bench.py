@@ -85,6 +85,14 @@ PAIRS = [
      "W4/sqlite-import/baseline/real_time", 1.2),
     ("W4 SQLite replay of 1,000 x 100 events", "W4/sqlite-replay/library/real_time",
      "W4/sqlite-replay/baseline/real_time", 1.2),
+    ("Warm command, stream of 10, with an AggregateCache", "Command/warm/library-cached/10",
+     "Command/warm/baseline-map/10", 1.5),
+    ("Warm command, stream of 1,000, with an AggregateCache", "Command/warm/library-cached/1000",
+     "Command/warm/baseline-map/1000", 1.5),
+    ("Warm command, stream of 100,000, with an AggregateCache", "Command/warm/library-cached/100000",
+     "Command/warm/baseline-map/100000", 1.5),
+    ("Command without a cache, stream of 100,000 (replays it)", "Command/warm/library-uncached/100000/iterations:2000",
+     "Command/warm/baseline-map/100000", None),
 ]
 
 

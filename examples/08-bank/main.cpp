@@ -125,7 +125,9 @@ std::string describe(const BankEvent& event) {
 template <class Store>
 class Teller {
 public:
-    explicit Teller(Store& store) : store_(store), accounts_(store, "account-") {}
+    explicit Teller(Store& store) : store_(store), accounts_(store, "account-") {
+        accounts_.with_cache(cache_); // warm commands start from the cached account (docs/aggregates.md)
+    }
 
     void open(const std::string& id, const std::string& owner) {
         const auto r = accounts_.execute(id, OpenAccount{owner}, {1});
@@ -156,6 +158,7 @@ public:
 
 private:
     Store& store_;
+    orchestrix::AggregateCache<Account> cache_{1000};
     orchestrix::Repository<Account, Store> accounts_;
 };
 

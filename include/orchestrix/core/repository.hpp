@@ -24,7 +24,7 @@
 // stays clear of (docs/architecture.md).
 #if !defined(_WIN32) && __has_include(<time.h>)
 #include <cerrno>
-#include <time.h>
+#include <ctime> // nanosleep (POSIX, declared by <time.h>, which <ctime> includes)
 #define ORCHESTRIX_RETRY_HAS_NANOSLEEP 1
 #else
 #include <thread>
