@@ -188,29 +188,10 @@ struct MeasuredStore {
 
 // --- inputs ----------------------------------------------------------------------------------------------------
 
-struct Batches {
-    std::vector<std::string> streams;
-    std::vector<std::vector<std::vector<Envelope>>> rounds; // [round][stream] -> batch
-};
+using bench::Batches;
 
 // The append workload's commands: plain events raised into envelopes, which gives each its id.
-Batches make_batches(int per_append) {
-    Batches input;
-    for (int s = 0; s < pg_streams; ++s) input.streams.push_back(account_id(s));
-    const int rounds = pg_events_per_stream / per_append;
-    input.rounds.resize(static_cast<std::size_t>(rounds));
-    for (int r = 0; r < rounds; ++r) {
-        auto& round = input.rounds[static_cast<std::size_t>(r)];
-        round.resize(static_cast<std::size_t>(pg_streams));
-        for (int s = 0; s < pg_streams; ++s) {
-            for (int k = 0; k < per_append; ++k) {
-                round[static_cast<std::size_t>(s)].emplace_back(
-                    make_event(input.streams[static_cast<std::size_t>(s)], r * per_append + k));
-            }
-        }
-    }
-    return input;
-}
+Batches make_batches(int per_append) { return bench::make_batches(pg_streams, per_append, pg_events_per_stream); }
 
 // --- baseline: libpq by hand -----------------------------------------------------------------------------------
 

@@ -74,27 +74,10 @@ private:
     std::filesystem::path path_;
 };
 
-struct Batches {
-    std::vector<std::string> streams;
-    std::vector<std::vector<std::vector<Envelope>>> rounds; // [round][stream] -> batch
-};
+using bench::Batches;
 
 Batches make_batches(int per_append, int events_per_stream) {
-    Batches input;
-    for (int s = 0; s < w4_streams; ++s) input.streams.push_back(account_id(s));
-    const int rounds = events_per_stream / per_append;
-    input.rounds.resize(static_cast<std::size_t>(rounds));
-    for (int r = 0; r < rounds; ++r) {
-        auto& round = input.rounds[static_cast<std::size_t>(r)];
-        round.resize(static_cast<std::size_t>(w4_streams));
-        for (int s = 0; s < w4_streams; ++s) {
-            for (int k = 0; k < per_append; ++k) {
-                round[static_cast<std::size_t>(s)].emplace_back(
-                    make_event(input.streams[static_cast<std::size_t>(s)], r * per_append + k));
-            }
-        }
-    }
-    return input;
+    return bench::make_batches(w4_streams, per_append, events_per_stream);
 }
 
 orchestrix::SqliteSynchronous sync_of(std::int64_t arg) {

@@ -76,4 +76,29 @@ struct PlainAccount {
     void operator()(const Withdrawn& e) { balance -= e.amount; }
 };
 
+// The durable-store append workloads' input: per round, one batch of `per_append` plain events per stream,
+// raised into envelopes (which gives each its id, as a user's command does).
+struct Batches {
+    std::vector<std::string> streams;
+    std::vector<std::vector<std::vector<orchestrix::EventEnvelope<Event>>>> rounds; // [round][stream] -> batch
+};
+
+inline Batches make_batches(int streams, int per_append, int events_per_stream) {
+    Batches input;
+    for (int s = 0; s < streams; ++s) input.streams.push_back(account_id(s));
+    const int rounds = events_per_stream / per_append;
+    input.rounds.resize(static_cast<std::size_t>(rounds));
+    for (int r = 0; r < rounds; ++r) {
+        auto& round = input.rounds[static_cast<std::size_t>(r)];
+        round.resize(static_cast<std::size_t>(streams));
+        for (int s = 0; s < streams; ++s) {
+            for (int k = 0; k < per_append; ++k) {
+                round[static_cast<std::size_t>(s)].emplace_back(
+                    make_event(input.streams[static_cast<std::size_t>(s)], r * per_append + k));
+            }
+        }
+    }
+    return input;
+}
+
 } // namespace bench
