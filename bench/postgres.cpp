@@ -29,6 +29,7 @@
 //           what makes an append cost grow with the table. The baseline here is the one with NOTIFY.
 
 #include "workload.hpp"
+#include "workload_json.hpp"
 
 #include "support/postgres_cluster.hpp"
 
@@ -55,12 +56,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-namespace bench {
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Opened, account_id, amount)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Deposited, account_id, amount)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Withdrawn, account_id, amount)
-} // namespace bench
 
 namespace {
 

@@ -20,6 +20,7 @@
 //           does the version check. Runs only when the PostgreSQL server binaries are installed.
 
 #include "workload.hpp"
+#include "workload_json.hpp"
 
 #include <orchestrix/json/codec.hpp>
 #include <orchestrix/sqlite/event_store.hpp>
@@ -34,12 +35,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-namespace bench {
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Opened, account_id, amount)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Deposited, account_id, amount)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Withdrawn, account_id, amount)
-} // namespace bench
 
 namespace {
 

@@ -1,0 +1,13 @@
+#pragma once
+
+// JSON conversions of the workload's events, for the durable stores (which keep events as JSON).
+
+#include "workload.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace bench {
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Opened, account_id, amount)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Deposited, account_id, amount)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Withdrawn, account_id, amount)
+} // namespace bench
