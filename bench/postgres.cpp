@@ -27,7 +27,20 @@
 //           sessions plan their statements there, then the table is filled to the size with one INSERT per
 //           100,000 rows and never analysed (autovacuum off for it): a plan kept from the empty table is
 //           what makes an append cost grow with the table. The baseline here is the one with NOTIFY.
+// dcb:      decisions across streams on the workload of dcb_workload.hpp (10,000 events, written once by the
+//           store and copied into a fresh, analysed schema for each iteration). dcb-decide: 1,000 decisions per
+//           iteration, each on its own course and student, the library on the even courses and the baseline on
+//           the odd ones, in turns of 10. Library: DecisionRepository::execute (one round trip for the read by
+//           query, one for the conditional append: orchestrix_append_tagged, which checks the condition after
+//           LOCK TABLE events IN EXCLUSIVE MODE). Baseline: libpq by hand on one connection in pipeline mode
+//           (RawDcbDecider): one prepared SELECT of the state's rows and the head position, decoded with
+//           nlohmann::json; then BEGIN; the same LOCK TABLE; one prepared statement that checks the condition
+//           (EXISTS of a matching event after the read's head), inserts the event and its tags if nothing
+//           matched and notifies its position as the store does; COMMIT (one round trip). dcb-read: the
+//           decision's read alone, 1,000 per iteration; the baseline reads every column and decodes payload and
+//           metadata with nlohmann::json.
 
+#include "dcb_workload.hpp"
 #include "workload.hpp"
 #include "workload_json.hpp"
 
@@ -136,6 +149,7 @@ public:
         }
     }
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
 
 private:
     static inline int counter_ = 0;
@@ -613,6 +627,360 @@ std::uint64_t max_scaling_size() {
     return value;
 }
 
+// --- decisions across streams (DCB) ----------------------------------------------------------------------------
+
+using DcbStore = orchestrix::PostgresEventStore<dcb::Event>;
+using DcbEnvelope = orchestrix::EventEnvelope<dcb::Event>;
+
+constexpr std::int64_t dcb_events = 10'000;
+constexpr std::size_t dcb_decisions_per_turn = 10;
+
+// The DCB workload's 10,000 events, appended once by the store (one event per append, in the workload's order);
+// each decision benchmark copies them into a fresh schema.
+struct DcbTemplate {
+    Schema schema;
+    DcbTemplate() {
+        DcbStore store(schema.url(), orchestrix::PostgresOptions{1, true});
+        dcb::for_each_prefill_event(dcb_events, [&](const std::string& stream, dcb::Event e) {
+            (void)store.append(stream, {DcbEnvelope(std::move(e))}, orchestrix::ExpectedVersion::any());
+        });
+        Connection(schema.url()).exec("ANALYZE events; ANALYZE event_tags");
+    }
+};
+
+std::unique_ptr<DcbTemplate> dcb_template;
+
+DcbTemplate& dcb_filled() {
+    if (!dcb_template) dcb_template = std::make_unique<DcbTemplate>();
+    return *dcb_template;
+}
+
+// A fresh schema holding the template's events (the store's own tables, filled by copy, then analysed).
+struct DcbSchema {
+    Schema schema;
+    DcbSchema() {
+        const std::string& from = dcb_filled().schema.name();
+        { DcbStore creates_tables(schema.url(), orchestrix::PostgresOptions{1, true}); }
+        Connection(schema.url())
+            .exec("INSERT INTO events SELECT * FROM " + from + ".events; INSERT INTO event_tags SELECT * FROM " + from +
+                  ".event_tags; ANALYZE events; ANALYZE event_tags");
+    }
+};
+
+// A DCB store on `url` with a single connection, and the server process of that connection.
+struct MeasuredDcbStore {
+    std::string application = "orchestrix_bench_dcb_" + std::to_string(counter++);
+    DcbStore store;
+    int pid;
+    explicit MeasuredDcbStore(const std::string& url)
+        : store(url + "&application_name=" + application, orchestrix::PostgresOptions{1, true}),
+          pid(backend_pid(url, application)) {}
+    static inline int counter = 0;
+};
+
+// The decision's query by hand: $1 the course's tag, $2 the student's; `columns` over `e` (events), followed by
+// the head position, read in the same statement (one snapshot).
+std::string dcb_matching_sql(const std::string& columns) {
+    const std::string head = ", (SELECT coalesce(max(position), 0) FROM events) AS head ";
+    return "SELECT " + columns + head +
+           "FROM event_tags t JOIN events e ON e.position = t.position WHERE t.tag = $1 "
+           "AND e.type IN ('course.defined', 'course.capacity_changed', 'course.student_subscribed') "
+           "UNION SELECT " +
+           columns + head +
+           "FROM event_tags t JOIN events e ON e.position = t.position WHERE t.tag = $2 "
+           "AND e.type = 'course.student_subscribed' ORDER BY 1";
+}
+
+dcb::Event dcb_decode(std::string_view type, const nlohmann::json& payload) {
+    if (type == dcb::CourseDefined::type_name) return payload.get<dcb::CourseDefined>();
+    if (type == dcb::CourseCapacityChanged::type_name) return payload.get<dcb::CourseCapacityChanged>();
+    if (type == dcb::StudentSubscribed::type_name) return payload.get<dcb::StudentSubscribed>();
+    throw std::runtime_error("unknown event type");
+}
+
+std::string_view text_of(const PGresult* r, int row, int col) {
+    return {PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col))};
+}
+
+PGresult* run_prepared(const Connection& c, const char* statement, int count, const char* const* values) {
+    PGresult* r = PQexecPrepared(c.get(), statement, count, values, nullptr, nullptr, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const std::string error = PQresultErrorMessage(r);
+        PQclear(r);
+        throw std::runtime_error(std::string(statement) + ": " + error);
+    }
+    return r;
+}
+
+// What the baseline reads an event into: the same fields as a RecordedEvent.
+struct DcbRecord {
+    std::uint64_t position = 0;
+    std::string stream_id;
+    std::uint64_t version = 0;
+    dcb::Event event;
+    std::string event_id;
+    std::string correlation_id;
+    std::string causation_id;
+    std::int64_t recorded_at = 0;
+};
+
+// What an application writes by hand for the decision with libpq, on one connection in pipeline mode: one round trip
+// for the read (the state's rows and the head position in one statement), one for the conditional append in pipeline
+// mode: BEGIN; LOCK TABLE events IN EXCLUSIVE MODE (the lock the store's append takes); one prepared statement that
+// checks the condition (EXISTS of a matching event after the read's head), reads the head and the stream's version,
+// inserts the event and its tags only if nothing matched, and notifies the new position on the store's
+// channel as the store does; COMMIT.
+class RawDcbDecider {
+public:
+    explicit RawDcbDecider(const std::string& url) : connection_(url) {
+        connection_.prepare("dcb_read", dcb_matching_sql("e.position, e.type, e.payload::text").c_str());
+        connection_.prepare("dcb_head", "SELECT coalesce(max(position), 0) FROM events");
+        connection_.prepare("begin", "BEGIN");
+        connection_.prepare("lock", "LOCK TABLE events IN EXCLUSIVE MODE");
+        connection_.prepare(
+            "dcb_append",
+            "WITH conflict AS (SELECT EXISTS (SELECT 1 FROM event_tags t JOIN events e ON e.position = t.position "
+            "WHERE t.tag = $1 AND t.position > $3::bigint AND e.type IN ('course.defined', 'course.capacity_changed', "
+            "'course.student_subscribed')) OR EXISTS (SELECT 1 FROM event_tags t JOIN events e ON e.position = "
+            "t.position WHERE t.tag = $2 AND t.position > $3::bigint AND e.type = 'course.student_subscribed') AS c), "
+            "ins AS (INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, "
+            "metadata, recorded_at) SELECT h.p + 1, $4, s.v + 1, $5::uuid, $6, 1, $7::json, $8::json, now() "
+            "FROM (SELECT coalesce(max(position), 0) AS p FROM events) AS h, (SELECT coalesce(max(version), 0) AS v "
+            "FROM events WHERE stream_id = $4) AS s, conflict WHERE NOT conflict.c RETURNING position), "
+            "tags AS (INSERT INTO event_tags (tag, position) SELECT u.tag, ins.position FROM ins, "
+            "unnest($9::text[]) AS u(tag)) "
+            "SELECT pg_notify('orchestrix_events', position::text) FROM ins");
+        connection_.prepare("commit", "COMMIT");
+        if (PQenterPipelineMode(connection_.get()) != 1) throw std::runtime_error("pipeline mode");
+    }
+
+    [[nodiscard]] int pid() const noexcept { return PQbackendPID(connection_.get()); }
+
+    void decide_and_append(const std::string& student, const std::string& course) {
+        const std::string course_tag = orchestrix::tag("course", course);
+        const std::string student_tag = orchestrix::tag("student", student);
+        bool exists = false;
+        std::int64_t seats = 0, taken = 0, mine = 0, head = -1;
+        {
+            const char* values[] = {course_tag.c_str(), student_tag.c_str()};
+            PGresult* r = query("dcb_read", 2, values);
+            for (int row = 0; row < PQntuples(r); ++row) {
+                const dcb::Event e = dcb_decode(text_of(r, row, 1), nlohmann::json::parse(text_of(r, row, 2)));
+                if (const auto* d = std::get_if<dcb::CourseDefined>(&e)) {
+                    exists = true;
+                    seats = d->capacity;
+                } else if (const auto* c = std::get_if<dcb::CourseCapacityChanged>(&e)) {
+                    seats = c->capacity;
+                } else if (const auto* s = std::get_if<dcb::StudentSubscribed>(&e)) {
+                    if (s->course_id == course) ++taken;
+                    if (s->student_id == student) ++mine;
+                }
+                head = number(r, row, 3);
+            }
+            PQclear(r);
+        }
+        if (head < 0) { // nothing matched: the head alone
+            PGresult* r = query("dcb_head", 0, nullptr);
+            head = number(r, 0, 0);
+            PQclear(r);
+        }
+        const dcb::Event decided = dcb::decide(student, course, exists, seats, taken, mine);
+
+        const std::string stream = dcb::course_stream(course);
+        const std::string after = std::to_string(head);
+        const std::string id = orchestrix::Uuid::generate().to_string();
+        const std::string type(orchestrix::event_name_of(decided));
+        const std::string payload = std::visit([](const auto& v) { return nlohmann::json(v).dump(); }, decided);
+        const std::string metadata =
+            nlohmann::json{{"event_id", id}, {"correlation_id", ""}, {"causation_id", ""}}.dump();
+        std::vector<std::string> tags;
+        std::visit(
+            [&](const auto& v) {
+                for (const auto& t : v.tags()) tags.push_back(t);
+            },
+            decided);
+        const std::string tag_array = binary_array(text_oid, tags);
+        const char* values[9] = {course_tag.c_str(), student_tag.c_str(), after.c_str(),    stream.c_str(),  id.c_str(),
+                                 type.c_str(),       payload.c_str(),     metadata.c_str(), tag_array.data()};
+        int lengths[9] = {};
+        lengths[8] = static_cast<int>(tag_array.size());
+        const int formats[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+        PGconn* c = connection_.get();
+        send(PQsendQueryPrepared(c, "begin", 0, nullptr, nullptr, nullptr, 0));
+        send(PQsendQueryPrepared(c, "lock", 0, nullptr, nullptr, nullptr, 0));
+        send(PQsendQueryPrepared(c, "dcb_append", 9, values, lengths, formats, 0));
+        send(PQsendQueryPrepared(c, "commit", 0, nullptr, nullptr, nullptr, 0));
+        send(PQpipelineSync(c));
+        bool inserted = false;
+        for (int q = 0; q < 4; ++q) {
+            PGresult* r = PQgetResult(c);
+            const auto status = PQresultStatus(r);
+            if (q == 2) inserted = PQntuples(r) == 1;
+            const std::string error = PQresultErrorMessage(r);
+            PQclear(r);
+            if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error("append: " + error);
+            if (PQgetResult(c) != nullptr) throw std::runtime_error("append: unexpected result");
+        }
+        PGresult* sync = PQgetResult(c);
+        const bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+        if (!synced) throw std::runtime_error("append: no pipeline sync");
+        if (!inserted) throw std::runtime_error("append condition failed");
+    }
+
+private:
+    static void send(int ok) {
+        if (ok != 1) throw std::runtime_error("sending to PostgreSQL failed");
+    }
+
+    // One prepared statement's rows, in one round trip (the connection is in pipeline mode).
+    PGresult* query(const char* statement, int count, const char* const* values) {
+        PGconn* c = connection_.get();
+        send(PQsendQueryPrepared(c, statement, count, values, nullptr, nullptr, 0));
+        send(PQpipelineSync(c));
+        PGresult* r = PQgetResult(c);
+        const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        const std::string error = PQresultErrorMessage(r);
+        while (PGresult* more = PQgetResult(c)) PQclear(more); // the end of this query's results
+        PGresult* sync = PQgetResult(c);
+        const bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+        if (!ok || !synced) {
+            PQclear(r);
+            throw std::runtime_error(std::string(statement) + ": " + error);
+        }
+        return r;
+    }
+
+    Connection connection_; // in pipeline mode
+};
+
+// Sides: library (DecisionRepository::execute on the store) and baseline (RawDcbDecider), on one fresh schema of
+// the template's events, taking turns of 10 decisions: the library on the even courses, the baseline on the odd
+// ones, each course and student decided on once. One iteration is the 1,000 courses.
+void dcb_decide(benchmark::State& state) {
+    try {
+        const std::int64_t courses = dcb::courses_of(state.range(0));
+        const std::size_t turns = static_cast<std::size_t>(courses) / (2 * dcb_decisions_per_turn);
+        std::vector<Side> totals{{"library", {}}, {"baseline", {}}};
+        for (auto _ : state) {
+            state.PauseTiming();
+            {
+                const DcbSchema db;
+                MeasuredDcbStore library(db.schema.url());
+                orchestrix::DecisionRepository decisions(library.store);
+                RawDcbDecider baseline(db.schema.url());
+                const auto decision = [](std::size_t turn, std::size_t k, std::size_t side) {
+                    return static_cast<std::int64_t>(2 * (turn * dcb_decisions_per_turn + k) + side);
+                };
+                std::vector<Side> sides{
+                    {"library",
+                     [&](std::size_t t) {
+                         for (std::size_t k = 0; k < dcb_decisions_per_turn; ++k) {
+                             const std::int64_t i = decision(t, k, 0);
+                             const std::string course = dcb::decision_course(i);
+                             const std::string student = dcb::decision_student(i);
+                             benchmark::DoNotOptimize(decisions.execute(
+                                 dcb::course_stream(course),
+                                 std::tuple{dcb::CourseCapacity{course}, dcb::CourseSubscriptions{course},
+                                            dcb::StudentSubscriptions{student}},
+                                 [&](const dcb::CourseCapacity& c, const dcb::CourseSubscriptions& taken,
+                                     const dcb::StudentSubscriptions& mine) {
+                                     return dcb::decide(student, course, c.exists, c.capacity, taken.count, mine.count);
+                                 }));
+                         }
+                     },
+                     library.pid},
+                    {"baseline",
+                     [&](std::size_t t) {
+                         for (std::size_t k = 0; k < dcb_decisions_per_turn; ++k) {
+                             const std::int64_t i = decision(t, k, 1);
+                             baseline.decide_and_append(dcb::decision_student(i), dcb::decision_course(i));
+                         }
+                     },
+                     baseline.pid()}};
+                state.ResumeTiming();
+                take_turns(sides, turns);
+                state.PauseTiming();
+                for (std::size_t k = 0; k < sides.size(); ++k) {
+                    totals[k].seconds += sides[k].seconds;
+                    totals[k].client_ns += sides[k].client_ns;
+                    totals[k].server_ns += sides[k].server_ns;
+                }
+            }
+            state.ResumeTiming();
+        }
+        report(state, totals,
+               static_cast<double>(state.iterations()) * static_cast<double>(turns * dcb_decisions_per_turn));
+    } catch (const std::exception& e) {
+        state.SkipWithError(e.what());
+    }
+}
+
+// Sides: library (store.read(query)) and baseline (the same prepared SELECT with every column, payload and
+// metadata parsed with nlohmann::json into records), reading the template's events, a turn of 10 reads rotating
+// over the courses. One iteration is 1,000 reads per side.
+void dcb_read(benchmark::State& state) {
+    try {
+        const DcbTemplate& db = dcb_filled();
+        MeasuredDcbStore library(db.schema.url());
+        const Connection c(db.schema.url());
+        c.prepare("dcb_read_all", dcb_matching_sql("e.position, e.stream_id, e.version, e.event_id::text, e.type, "
+                                                   "e.schema_version, e.payload::text, e.metadata::text, "
+                                                   "(extract(epoch FROM e.recorded_at) * 1000000)::bigint")
+                                      .c_str());
+        const std::int64_t courses = dcb::courses_of(state.range(0));
+        const std::size_t turns = static_cast<std::size_t>(courses) / dcb_decisions_per_turn;
+        std::vector<Side> sides{
+            {"library",
+             [&](std::size_t t) {
+                 for (std::size_t k = 0; k < dcb_decisions_per_turn; ++k) {
+                     const auto i = static_cast<std::int64_t>(t * dcb_decisions_per_turn + k);
+                     const auto result =
+                         library.store.read(dcb::decision_query(dcb::decision_student(i), dcb::decision_course(i)));
+                     benchmark::DoNotOptimize(result.events.data());
+                 }
+             },
+             library.pid},
+            {"baseline",
+             [&](std::size_t t) {
+                 for (std::size_t k = 0; k < dcb_decisions_per_turn; ++k) {
+                     const auto i = static_cast<std::int64_t>(t * dcb_decisions_per_turn + k);
+                     const std::string course_tag = orchestrix::tag("course", dcb::decision_course(i));
+                     const std::string student_tag = orchestrix::tag("student", dcb::decision_student(i));
+                     const char* values[] = {course_tag.c_str(), student_tag.c_str()};
+                     PGresult* r = run_prepared(c, "dcb_read_all", 2, values);
+                     std::vector<DcbRecord> out;
+                     out.reserve(static_cast<std::size_t>(PQntuples(r)));
+                     std::int64_t head = 0;
+                     for (int row = 0; row < PQntuples(r); ++row) {
+                         DcbRecord e;
+                         e.position = static_cast<std::uint64_t>(number(r, row, 0));
+                         e.stream_id = text_of(r, row, 1);
+                         e.version = static_cast<std::uint64_t>(number(r, row, 2));
+                         e.event = dcb_decode(text_of(r, row, 4), nlohmann::json::parse(text_of(r, row, 6)));
+                         const auto metadata = nlohmann::json::parse(text_of(r, row, 7));
+                         e.event_id = metadata.at("event_id").get<std::string>();
+                         e.correlation_id = metadata.at("correlation_id").get<std::string>();
+                         e.causation_id = metadata.at("causation_id").get<std::string>();
+                         e.recorded_at = number(r, row, 8);
+                         head = number(r, row, 9);
+                         out.push_back(std::move(e));
+                     }
+                     PQclear(r);
+                     benchmark::DoNotOptimize(out.data());
+                     benchmark::DoNotOptimize(head);
+                 }
+             },
+             PQbackendPID(c.get())}};
+        for (auto _ : state) take_turns(sides, turns);
+        report(state, sides,
+               static_cast<double>(state.iterations()) * static_cast<double>(turns * dcb_decisions_per_turn));
+    } catch (const std::exception& e) {
+        state.SkipWithError(e.what());
+    }
+}
+
 } // namespace
 
 // Argument: events per append.
@@ -622,6 +990,9 @@ BENCHMARK_CAPTURE(replay_benchmark, stream, false)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(replay_benchmark, all, true)->Name("PG/replay-all")->Unit(benchmark::kMillisecond)->UseRealTime();
+// Argument: events in the store.
+BENCHMARK(dcb_decide)->Name("PG/dcb-decide")->Arg(10'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(dcb_read)->Name("PG/dcb-read")->Arg(10'000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
@@ -647,6 +1018,7 @@ int main(int argc, char** argv) {
     // Close every connection, then stop the cluster and remove its directory.
     scaling_tables.clear();
     replay.reset();
+    dcb_template.reset();
     cluster.reset();
     return rc;
 }

@@ -19,6 +19,12 @@ and runs its benchmarks interleaved; the page gets a PostgreSQL section from it,
 (default 100,000; 1000000 adds a few minutes).
 
     tools/bench.py --postgres-only   # run only the PostgreSQL benchmarks and replace that section of the page
+
+Decisions across streams (DCB): bench/dcb.cpp (in memory), bench/dcb_sqlite.cpp and the PG/dcb-* benchmarks of
+bench/postgres.cpp fill the page's "Decisions across streams (DCB)" section (dcb_section): each pair with the
+median and the range of its repetitions, and the decision throughput from 1, 4 and 8 threads.
+
+    tools/bench.py --dcb-only   # run only the DCB benchmarks (^DCB/ and ^PG/dcb-) and replace that section of the page
 """
 import argparse
 import json
@@ -37,6 +43,7 @@ BUILD = os.path.join(ROOT, "build", "bench")
 DOCS = os.environ.get("ORCHESTRIX_BENCH_DOCS") or os.path.join(ROOT, "docs")
 ANALYSIS = os.path.join(ROOT, "bench", "analysis.md")
 PG_NOTES = os.path.join(ROOT, "bench", "postgres.md")
+DCB_NOTES = os.path.join(ROOT, "bench", "dcb.md")
 
 # PostgreSQL: (workload, benchmark, library side, baseline side, target ratio). Each benchmark of
 # orchestrix_bench_postgres times its sides in turns (counters <side>_us and <side>_server_us, per event).
@@ -93,6 +100,50 @@ PAIRS = [
      "Command/warm/baseline-map/100000", 1.5),
     ("Command without a cache, stream of 100,000 (replays it)", "Command/warm/library-uncached/100000/iterations:2000",
      "Command/warm/baseline-map/100000", None),
+]
+
+# Decisions across streams (DCB): (workload, library benchmark, baseline benchmark) of orchestrix_bench. Each
+# decision benchmark runs a fixed number of decisions, each on a fresh course and student (bench/dcb_workload.hpp).
+DCB_PAIRS = [
+    ("Decision in memory, 10,000 events, vs a hand-written tag index",
+     "DCB/decide/library/10000/iterations:1000", "DCB/decide/baseline-index/10000/iterations:1000"),
+    ("Decision in memory, 100,000 events, vs a hand-written tag index",
+     "DCB/decide/library/100000/iterations:10000", "DCB/decide/baseline-index/100000/iterations:10000"),
+    ("Decision in memory through the store's calls (no DecisionRepository), 10,000 events, vs the tag index",
+     "DCB/decide/library-store/10000/iterations:1000", "DCB/decide/baseline-index/10000/iterations:1000"),
+    ("Decision in memory through the store's calls (no DecisionRepository), 100,000 events, vs the tag index",
+     "DCB/decide/library-store/100000/iterations:10000", "DCB/decide/baseline-index/100000/iterations:10000"),
+    ("Decision in memory, 10,000 events, vs a filtered vector scan",
+     "DCB/decide/library/10000/iterations:1000", "DCB/decide/baseline-scan/10000/iterations:1000"),
+    ("Decision in memory, 100,000 events, vs a filtered vector scan",
+     "DCB/decide/library/100000/iterations:10000", "DCB/decide/baseline-scan/100000/iterations:100"),
+    ("Read by query in memory, 10,000 events, vs a hand-written tag index",
+     "DCB/read/library/10000", "DCB/read/baseline-index/10000"),
+    ("Read by query in memory, 100,000 events, vs a hand-written tag index",
+     "DCB/read/library/100000", "DCB/read/baseline-index/100000"),
+    ("Read by query in memory, 10,000 events, vs a filtered vector scan",
+     "DCB/read/library/10000", "DCB/read/baseline-scan/10000"),
+    ("Read by query in memory, 100,000 events, vs a filtered vector scan",
+     "DCB/read/library/100000", "DCB/read/baseline-scan/100000"),
+    ("Decision on SQLite, 10,000 events, vs raw SQL (BEGIN IMMEDIATE)",
+     "DCB/sqlite-decide/library/10000/iterations:1000/real_time",
+     "DCB/sqlite-decide/baseline/10000/iterations:1000/real_time"),
+    ("Decision on SQLite, 100,000 events, vs raw SQL (BEGIN IMMEDIATE)",
+     "DCB/sqlite-decide/library/100000/iterations:1000/real_time",
+     "DCB/sqlite-decide/baseline/100000/iterations:1000/real_time"),
+    ("Read by query on SQLite, 10,000 events, vs raw SQL", "DCB/sqlite-read/library/10000/real_time",
+     "DCB/sqlite-read/baseline/10000/real_time"),
+    ("Read by query on SQLite, 100,000 events, vs raw SQL", "DCB/sqlite-read/library/100000/real_time",
+     "DCB/sqlite-read/baseline/100000/real_time"),
+]
+
+# DCB on PostgreSQL: (workload, benchmark of orchestrix_bench_postgres, library side, baseline side), timed in
+# turns as the PostgreSQL section's benchmarks are (counters <side>_us and <side>_server_us, per decision or read).
+DCB_PG_PAIRS = [
+    ("Decision on PostgreSQL, 10,000 events, vs raw SQL (LOCK TABLE events IN EXCLUSIVE MODE)",
+     "PG/dcb-decide/10000/real_time", "library", "baseline"),
+    ("Read by query on PostgreSQL, 10,000 events, vs raw SQL", "PG/dcb-read/10000/real_time", "library",
+     "baseline"),
 ]
 
 
@@ -233,7 +284,7 @@ def fmt_time(ns):
     return f"{ns:.1f} ns"
 
 
-def write_doc(times, rates, repetitions, ct, plotted, postgres=None):
+def write_doc(times, rates, repetitions, ct, plotted, postgres=None, dcb=None):
     lines = ["# Performance", "",
              "Measured by `tools/bench.py` (it builds `bench/` in Release, runs it and writes this page).",
              f"Machine: {machine()}. Median of {repetitions} repetitions; time is per whole workload.", "",
@@ -266,6 +317,8 @@ def write_doc(times, rates, repetitions, ct, plotted, postgres=None):
                       "(performance.png)"]
     if postgres:
         lines += [""] + postgres
+    if dcb:
+        lines += [""] + dcb
     if ct:
         base, lib, leaked = ct
         lines += ["", "## Compile time", "",
@@ -389,11 +442,16 @@ def postgres_section(results, repetitions):
 
 def splice_postgres_section(lines):
     """Replaces the PostgreSQL section of the existing page (or adds it before "## Compile time")."""
+    splice_section("PostgreSQL", lines)
+
+
+def splice_section(heading, lines):
+    """Replaces the section `## <heading>` of the existing page (or adds it before "## Compile time")."""
     path = os.path.join(DOCS, "performance.md")
     with open(path) as f:
         text = f.read()
     section = "\n".join(lines)
-    m = re.search(r"^## PostgreSQL\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+    m = re.search(r"^## " + re.escape(heading) + r"\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
     if m:
         text = text[:m.start()] + section + "\n" + text[m.end():]
     else:
@@ -402,7 +460,95 @@ def splice_postgres_section(lines):
         text = text[:anchor] + section + "\n" + text[anchor:]
     with open(path, "w") as f:
         f.write(text)
-    print(f"wrote the PostgreSQL section of {path}")
+    print(f"wrote the {heading} section of {path}")
+
+
+# --- Decisions across streams (DCB) ----------------------------------------------------------------------------
+
+def runs_of(results):
+    """{benchmark: [the result of each repetition]}, errors left out."""
+    runs = {}
+    for b in (results or {}).get("benchmarks", []):
+        if b.get("run_type") == "iteration" and not b.get("error_occurred"):
+            runs.setdefault(b["run_name"], []).append(b)
+    return runs
+
+
+def real_ns(b):
+    return b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+
+
+def fmt_ratio(r):
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.4f}x (1/{1 / r:.0f})"
+
+
+def dcb_section(results, pg, repetitions):
+    """The page's DCB section (a list of lines), or None if neither program ran a DCB benchmark."""
+    runs, pg_runs = runs_of(results), runs_of(pg)
+    if not any(n.startswith("DCB/") for n in runs) and not any(n.startswith("PG/dcb-") for n in pg_runs):
+        return None
+
+    def spread(values, show):
+        return f"{show(statistics.median(values))} ({show(min(values))} – {show(max(values))})"
+
+    lines = ["## Decisions across streams (DCB)", "",
+             "Dynamic consistency boundaries (`docs/dcb.md`): the course/student workload of "
+             "`bench/dcb_workload.hpp`, one decision (read by query, fold, decide, conditional append of one event) "
+             "per iteration, or the decision's read alone. Time per decision or read: the median of "
+             f"{repetitions} repetitions and, in brackets, the fastest and the slowest; the ratio is library / "
+             "baseline of the medians (on PostgreSQL, where both sides run in turns within each repetition, the "
+             "median of the repetitions' ratios, with the server process's CPU time). "
+             "`bench/dcb.md` describes each baseline.", "",
+             f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end of the run "
+             f"({time.strftime('%Y-%m-%d')}).", "",
+             "| Workload | Library | Baseline | Ratio |", "|---|---|---|---|"]
+    for label, lib, base in DCB_PAIRS:
+        if lib not in runs or base not in runs:
+            continue
+        lib_ns, base_ns = [real_ns(r) for r in runs[lib]], [real_ns(r) for r in runs[base]]
+        ratio = statistics.median(lib_ns) / statistics.median(base_ns)
+        lines.append(f"| {label} | {spread(lib_ns, fmt_time)} | {spread(base_ns, fmt_time)} | {fmt_ratio(ratio)} |")
+    for label, name, lib, base in DCB_PG_PAIRS:
+        if name not in pg_runs or f"{lib}_us" not in pg_runs[name][0] or f"{base}_us" not in pg_runs[name][0]:
+            continue
+        reps = pg_runs[name]
+
+        def cell(who):
+            server = statistics.median(r[f"{who}_server_us"] for r in reps)
+            return f"{spread([r[f'{who}_us'] for r in reps], lambda v: f'{v:,.0f} us')}, server {server:,.0f} us"
+
+        ratios = [r[f"{lib}_us"] / r[f"{base}_us"] for r in reps]
+        lines.append(f"| {label} | {cell(lib)} | {cell(base)} | {spread(ratios, lambda v: f'{v:.2f}x')} |")
+
+    shapes = {}
+    for name, reps in runs.items():
+        m = re.match(r"DCB/throughput/(disjoint|overlap)/iterations:(\d+)/real_time/threads:(\d+)$", name)
+        if m:
+            shapes[(m.group(1), int(m.group(3)))] = (int(m.group(2)) * int(m.group(3)), reps)
+    if shapes:
+        lines += ["", "### Decision throughput", "",
+                  "`DecisionRepository::execute` on one `InMemoryEventStore` of 10,000 events from 1, 4 and 8 "
+                  "threads (the machine has " + str(os.cpu_count()) + " cores), a fixed number of decisions per "
+                  "run split between the threads. Disjoint: each thread on courses of its own, no conflicts. "
+                  "Overlap: every thread on the same course (capacity unlimited), whose events grow by one per "
+                  "decision (2,000 in a run): compare its rows with each other, not with disjoint. Retries: "
+                  "conflicts (`AppendConditionError`) per stored decision; the retry policy waits by yielding the "
+                  "CPU, from under 1 us doubling up to 32 us. CPU per decision: the threads' CPU time over the "
+                  "decisions stored (retries included).", "",
+                  "| Tags | Threads | Decisions per run | Decisions/s | CPU per decision | Retries per decision |",
+                  "|---|---|---|---|---|---|"]
+        for (kind, threads) in sorted(shapes, key=lambda k: (k[0] != "disjoint", k[1])):
+            decisions, reps = shapes[(kind, threads)]
+            rates = [r["items_per_second"] for r in reps]
+            cpu = statistics.median(
+                r["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[r.get("time_unit", "ns")] for r in reps)
+            retries = statistics.median(r.get("retries_per_decision", 0) for r in reps)
+            lines.append(f"| {kind} | {threads} | {decisions:,} | {spread(rates, lambda v: f'{v / 1e3:,.1f} k')} | "
+                         f"{fmt_time(cpu)} | {retries:.3f} |")
+    if os.path.exists(DCB_NOTES):  # the hand-written account, verbatim
+        with open(DCB_NOTES) as f:
+            lines += ["", f.read().rstrip("\n")]
+    return lines + [""]
 
 
 def main():
@@ -412,20 +558,31 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--postgres-only", action="store_true",
                         help="run only the PostgreSQL benchmarks and replace that section of the page")
+    parser.add_argument("--dcb-only", action="store_true",
+                        help="run only the DCB benchmarks (of both programs) and replace that section of the page")
     args = parser.parse_args()
     if not args.no_build:
         build()
+    if args.dcb_only:
+        results = run_benchmarks(args.repetitions, args.filter or "^DCB/")
+        pg = run_postgres(args.repetitions, args.filter or "^PG/dcb-")
+        section = dcb_section(results, pg, args.repetitions)
+        if section is not None:
+            splice_section("Decisions across streams (DCB)", section)
+        return 0
     pg = run_postgres(args.repetitions, args.filter)
     if args.postgres_only:
         if pg is not None:
             splice_postgres_section(postgres_section(pg, args.repetitions))
         return 0
-    times, rates = medians(run_benchmarks(args.repetitions, args.filter))
+    results = run_benchmarks(args.repetitions, args.filter)
+    times, rates = medians(results)
     ct = compile_time()
     os.makedirs(DOCS, exist_ok=True)
     plotted = plot(rates)
     write_doc(times, rates, args.repetitions, ct, plotted,
-              postgres_section(pg, args.repetitions) if pg is not None else None)
+              postgres_section(pg, args.repetitions) if pg is not None else None,
+              dcb_section(results, pg, args.repetitions))
     return 0
 
 

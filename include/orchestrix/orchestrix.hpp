@@ -16,6 +16,8 @@
 
 #include <orchestrix/core/aggregate.hpp>
 #include <orchestrix/core/aggregate_cache.hpp>
+#include <orchestrix/core/dcb.hpp>
+#include <orchestrix/core/decision.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>

@@ -9,7 +9,11 @@
 
 #include <orchestrix/postgres/event_store.hpp>
 
+#include <orchestrix/durable/query_sql.hpp>
+
 #include "support/catch.hpp"
+#include "support/dcb_events.hpp"
+#include "support/dcb_events_json.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/postgres_raw.hpp"
 #include "support/test_events.hpp"
@@ -222,4 +226,133 @@ TEST_CASE("postgres plans: a database made by the previous version works, and ge
     CHECK(store.append("acc", {MoneyDeposited{"acc", 3}}, ExpectedVersion::exact(2)) ==
           orchestrix::AppendResult{3, 3, 3, true});
     CHECK(store.read_stream("acc").size() == 3);
+}
+
+// Dynamic consistency boundaries: a conditional append's check (run by `orchestrix_append_tagged` under its
+// settings) and a read by query (an unnamed statement, planned at each call for its values) find events by
+// index scans of event_tags (tag, position), events_by_type (type, position) and the primary key, never by a
+// sequential scan of either table.
+namespace {
+
+using dcb_domain::CourseEvent;
+using DcbStore = orchestrix::PostgresEventStore<CourseEvent>;
+using orchestrix::AppendCondition;
+using orchestrix::Query;
+using orchestrix::query_item;
+using orchestrix::QueryItem;
+using orchestrix::tag;
+
+std::int64_t seq_scans_of(Raw& raw, const std::string& table) {
+    (void)raw.exec("SELECT pg_stat_clear_snapshot()");
+    return std::stoll(raw.exec("SELECT seq_scan FROM pg_stat_user_tables WHERE relid = $1::regclass", {table}));
+}
+
+// The plan of a statement built by `orchestrix::durable` (PostgreSQL dialect), its parameters bound with their
+// types as the store binds them, one line per row.
+std::string explain(Raw& raw, const orchestrix::durable::QuerySql& sql, std::int64_t after, std::int64_t limit) {
+    std::string values = "{";
+    for (const auto& v : sql.values) {
+        if (values.size() > 1) values += ',';
+        values += '"' + v + '"'; // test tags: no quotes or backslashes
+    }
+    values += '}';
+    const std::string after_text = std::to_string(after);
+    const std::string limit_text = std::to_string(limit);
+    const std::vector<const char*> params{after_text.c_str(), values.c_str(), limit_text.c_str()};
+    const std::vector<Oid> types{20, 1009, 20};
+    PGresult* r =
+        PQexecParams(raw.get(), ("EXPLAIN " + sql.sql).c_str(), 3, types.data(), params.data(), nullptr, nullptr, 0);
+    INFO(sql.sql << ": " << PQresultErrorMessage(r));
+    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    std::string plan;
+    for (int i = 0; ok && i < PQntuples(r); ++i) plan += std::string(PQgetvalue(r, i, 0)) + "\n";
+    PQclear(r);
+    REQUIRE(ok);
+    return plan;
+}
+
+std::vector<Query> dcb_plan_queries() {
+    using namespace dcb_domain;
+    return {
+        Query::of({QueryItem{{}, {tag("course", "c7")}}}),
+        Query::of({QueryItem{{}, {tag("course", "c7"), tag("student", "s3")}}}),
+        Query::of({query_item<StudentSubscribed>({tag("course", "c7")})}),
+        Query::of({query_item<CourseDefined, CourseCapacityChanged>({tag("course", "c7")}),
+                   query_item<StudentSubscribed>({tag("course", "c7")}),
+                   query_item<StudentSubscribed>({tag("student", "s4")})}),
+        Query::of({query_item<CourseCapacityChanged>()}),
+    };
+}
+
+} // namespace
+
+TEST_CASE("postgres plans: dcb reads and conditions by query never scan the events or tags sequentially") {
+    using namespace dcb_domain;
+    const std::string application = "orchestrix_dcb_plans_" + std::to_string(::getpid());
+    const std::string url = test_support::fresh_postgres_database();
+    const std::string store_url = url + "&application_name=" + application;
+    Raw raw(url);
+    {
+        // The schema, in a session of its own (building indexes scans the tables), then 40 courses of 25
+        // subscriptions each, appended in batches (an append scans nothing).
+        DcbStore create(store_url);
+        for (int c = 0; c < 40; ++c) {
+            const std::string course = "c" + std::to_string(c);
+            std::vector<orchestrix::EventEnvelope<CourseEvent>> batch{{CourseDefined{course, 30}}};
+            for (int s = 0; s < 25; ++s) batch.emplace_back(StudentSubscribed{"s" + std::to_string(s), course});
+            batch.emplace_back(AnnouncementPosted{course});
+            REQUIRE(create.append("course-" + course, batch, ExpectedVersion::no_stream()).written);
+        }
+        REQUIRE(create.append("course-c7", {CourseCapacityChanged{"c7", 40}}, ExpectedVersion::any()).written);
+    }
+    wait_for_sessions_to_close(raw, application);
+    (void)raw.exec("ALTER TABLE events SET (autovacuum_enabled = false)");
+    (void)raw.exec("ALTER TABLE event_tags SET (autovacuum_enabled = false)");
+    const std::int64_t events_before = seq_scans_of(raw, "events");
+    const std::int64_t tags_before = seq_scans_of(raw, "event_tags");
+    const auto queries = dcb_plan_queries();
+    {
+        DcbStore store(store_url, orchestrix::PostgresOptions{1, false});
+        for (const Query& query : queries) {
+            const auto read = store.read(query);
+            REQUIRE_FALSE(read.events.empty());
+            CHECK(read.position == store.head_position());
+            CHECK(store.read(query, read.events.front().position, 2).events.size() <= 2);
+            // A condition that holds, and one that fails on the first match.
+            CHECK(store
+                      .append("course-c99", {AnnouncementPosted{"x"}}, ExpectedVersion::any(),
+                              AppendCondition{query, read.position})
+                      .written);
+            CHECK_THROWS_AS(store.append("course-c99", {AnnouncementPosted{"y"}}, ExpectedVersion::any(),
+                                         AppendCondition{query, read.events.front().position - 1}),
+                            orchestrix::AppendConditionError);
+        }
+        CHECK_THROWS_AS(store.append("course-c99", {AnnouncementPosted{"z"}}, ExpectedVersion::any(),
+                                     AppendCondition{Query::all(), 3}),
+                        orchestrix::AppendConditionError);
+    }
+    wait_for_sessions_to_close(raw, application);
+    CHECK(raw.exec("SELECT reltuples::bigint FROM pg_class WHERE oid = 'event_tags'::regclass") == "-1");
+    CHECK(seq_scans_of(raw, "events") == events_before);
+    CHECK(seq_scans_of(raw, "event_tags") == tags_before);
+
+    // The plans themselves, before and after the tables are analysed, under the settings of the functions that
+    // run them (orchestrix_read_query, orchestrix_append_tagged).
+    namespace d = orchestrix::durable;
+    (void)raw.exec("SET enable_seqscan = off");
+    (void)raw.exec("SET enable_bitmapscan = off");
+    for (const bool analysed : {false, true}) {
+        if (analysed) (void)raw.exec("ANALYZE events; ANALYZE event_tags");
+        for (const Query& query : queries) {
+            const std::string read =
+                explain(raw, d::query_rows_sql(query, d::SqlDialect::postgres, "position, type"), 100, 50);
+            const std::string check = explain(raw, d::query_first_match_sql(query, d::SqlDialect::postgres), 100, 0);
+            INFO((analysed ? "analysed" : "not analysed") << ", read:\n" << read << "condition:\n" << check);
+            for (const std::string& plan : {read, check}) {
+                CHECK(plan.find("Seq Scan") == std::string::npos);
+                CHECK(plan.find("Bitmap") == std::string::npos);
+                CHECK(plan.find("Index") != std::string::npos);
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -83,6 +84,32 @@ private:
     std::string stream_;
     ExpectedVersion expected_;
     stream_version_t actual_;
+};
+
+/// A conditional append (`append(stream, events, expected, AppendCondition)`) found an event matching the
+/// condition's query stored after the condition's position: the decision was made on state that has changed
+/// since. Nothing was written; read again, decide again, retry.
+class AppendConditionError : public Error {
+public:
+    /// `position`: the first stored event after `after` that matches; `after`: the condition's position
+    /// (nothing = the condition held for the whole store).
+    AppendConditionError(std::string stream, position_t position, std::optional<position_t> after)
+        : Error(
+              "conditional append to stream '" + stream + "' refused: the event at position " +
+              std::to_string(position) + " matches the condition's query and was appended after " +
+              (after ? "position " + std::to_string(*after) : std::string("the decision's read (none was expected)"))),
+          stream_(std::move(stream)), position_(position), after_(after) {}
+
+    [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
+    /// The global position of the first stored event after `after()` that matches the query.
+    [[nodiscard]] position_t position() const noexcept { return position_; }
+    /// The position the condition was made at (nothing: no matching event may exist at all).
+    [[nodiscard]] std::optional<position_t> after() const noexcept { return after_; }
+
+private:
+    std::string stream_;
+    position_t position_;
+    std::optional<position_t> after_;
 };
 
 /// An append reused event ids in a way that is not an idempotent retry. Nothing was written.

@@ -5,6 +5,7 @@
 // public calls written on top of each store's own row-level code (`DurableStoreBase`), and the
 // building blocks (namespace `orchestrix::durable`) that a store for another database reuses.
 
+#include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
@@ -85,6 +86,43 @@ template <class Events, class Codec>
     detail::validate_batch_ids<Events>(stream, events);
     return serialize_batch<Events>(codec, events);
 }
+
+/// A batch made ready for a store: its events encoded, and for a store of tagged events
+/// (`tagged_event_variant`) each event's tags, distinct and checked (`tags[i]` are those of event `i`).
+struct PreparedBatch {
+    std::vector<SerializedEvent> encoded;
+    std::vector<std::vector<std::string>> tags;
+};
+
+/// What every append does before it touches its database, for a store that may be read by query: checks
+/// the stream id, the batch's event ids, the events' tags (`InvalidArgumentError("events")` naming the
+/// event type) and the types the condition's query names (`InvalidArgumentError("query")`), then
+/// serializes the batch. A store of untagged events has no tags to check and no condition.
+template <class Events, class Codec>
+[[nodiscard]] PreparedBatch prepare_append(const Codec& codec, std::string_view stream,
+                                           std::span<const EventEnvelope<Events>> events,
+                                           const AppendCondition* condition) {
+    detail::validate_stream_id(stream);
+    detail::validate_batch_ids<Events>(stream, events);
+    PreparedBatch out;
+    if constexpr (tagged_event_variant<Events>) {
+        out.tags.reserve(events.size());
+        for (const auto& e : events) out.tags.push_back(detail::checked_tags(e.event));
+        if (condition != nullptr) detail::validate_query_types<Events>(condition->fail_if_events_match);
+    }
+    out.encoded = serialize_batch<Events>(codec, events);
+    return out;
+}
+
+/// What a store's read by query reports besides the rows it handed over.
+struct QueryRowsRead {
+    /// The rows visited.
+    std::uint64_t count = 0;
+    /// The store's head position, read in the same snapshot as the rows.
+    position_t head = 0;
+    /// The position of the last row visited (0 if none).
+    position_t last = 0;
+};
 
 /// Whether the stored row holds the same event as `event` (encoded as `encoded`): the same type and
 /// payload bytes, or, for a row stored under an older schema version or type name, the same event once
@@ -182,7 +220,12 @@ struct is_raw_visitor<RawVisitor<F>> : std::true_type {};
 ///   std::uint64_t max_count, Visitor& visitor) const` and `std::uint64_t visit_all_rows(position_t
 ///   from_position, std::uint64_t max_count, Visitor& visitor) const`, which may be private (this class is
 ///   a friend): each reads at most `max_count` rows (never called with 0, nor `visit_stream_rows` with a
-///   malformed stream id), hands each to `visit_row`, and returns the number visited.
+///   malformed stream id), hands each to `visit_row`, and returns the number visited;
+/// - for a store of tagged events (`tagged_event_variant<Events>`), `durable::QueryRowsRead
+///   visit_query_rows(const Query& query, position_t after, std::uint64_t max_count, Visitor& visitor)
+///   const`, which may be private: hands the first `max_count` events after `after` that match `query` to
+///   `visit_row` in position order (never called with 0, nor with a query naming a type `Events` lacks),
+///   and reports the store's head position in the same snapshot.
 template <class Derived, class Events, class Codec>
 class DurableStoreBase {
     static_assert(event_codec<Codec, Events>,
@@ -209,6 +252,66 @@ public:
     AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected) {
         const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
         return derived().append(stream, std::span<const envelope_type>(envelopes), expected);
+    }
+
+    /// As `append(stream, std::span<const EventEnvelope<Events>>, expected, condition)`, for a braced list of
+    /// envelopes.
+    AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events, ExpectedVersion expected,
+                        const AppendCondition& condition) {
+        return derived().append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected,
+                                condition);
+    }
+
+    /// A conditional append of plain events, not envelopes: each gets a fresh id and empty metadata.
+    template <plain_event_range<Events> Range>
+    AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected,
+                        const AppendCondition& condition) {
+        const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
+        return derived().append(stream, std::span<const envelope_type>(envelopes), expected, condition);
+    }
+
+    /// The events after position `after` that match `query`, in global order, at most `max_count`, and
+    /// the position the read covers: the store's head when it was read (in the same snapshot as the
+    /// events), or the last returned event's position when `max_count` events came back (more may
+    /// match after it). `max_count` 0 reads nothing and covers `after`. Pass the position on as a
+    /// conditional append's `AppendCondition::after`. Throws `InvalidArgumentError("query")` if the query
+    /// names a type that is not one of `Events`. Needs every event type to declare tags
+    /// (`tagged_event_variant`); events stored before they had tags (or before the store kept tags)
+    /// match only items without tags.
+    [[nodiscard]] QueryResult<Events>
+    read(const Query& query, position_t after = 0,
+         std::uint64_t max_count = unlimited) const requires tagged_event_variant<Events> {
+        QueryResult<Events> out;
+        out.position = visit(
+            query, after, [&](const view_type& e) { out.events.push_back(e.to_owned()); }, max_count);
+        return out;
+    }
+
+    /// As `read(query, after, max_count)`, handing each event to `visitor` (`const
+    /// RecordedEventView<Events>&`) in place instead of collecting them; returns the position the read
+    /// covers. The visitor runs while the store reads: it must not call the store.
+    template <class Visitor>
+    position_t visit(const Query& query, position_t after, Visitor&& visitor, std::uint64_t max_count = unlimited)
+        const requires tagged_event_variant<Events> && std::invocable<Visitor&, const view_type&> {
+        detail::validate_query_types<Events>(query);
+        if (max_count == 0) return after;
+        const durable::QueryRowsRead read = derived().visit_query_rows(query, after, max_count, visitor);
+        return read.count == max_count ? read.last : read.head;
+    }
+
+    // A store of events that do not all declare tags cannot be read by query: these say why at compile time
+    // (templates, so that an explicit instantiation of the store does not instantiate them).
+    template <std::same_as<Query> Q>
+    QueryResult<Events> read(const Q&, position_t = 0, std::uint64_t = unlimited) const
+        requires(!tagged_event_variant<Events>) {
+        untagged_events<Q>();
+        return {};
+    }
+    template <std::same_as<Query> Q, class Visitor>
+    position_t visit(const Q&, position_t, Visitor&&, std::uint64_t = unlimited) const
+        requires(!tagged_event_variant<Events>) {
+        untagged_events<Q>();
+        return 0;
     }
 
     /// Events of `stream` from `from_version` on (0 and 1 both mean the first), at most `max_count`.
@@ -275,6 +378,16 @@ public:
 protected:
     DurableStoreBase() = default;
     ~DurableStoreBase() = default;
+
+    /// Fails to compile, naming the event type without tags: what the DCB calls of a store of untagged
+    /// events instantiate (`Dependent`: any type, so that it is instantiated only when called).
+    template <class Dependent>
+    static void untagged_events() {
+        detail::explain_tagged_variant<Events>::check();
+        static_assert(tagged_event_variant<Events> && sizeof(Dependent) != 0,
+                      "orchestrix: read(query), visit(query, ...) and append(..., condition) need a store whose event "
+                      "types all declare tags (orchestrix::tagged_event_variant): give each a `tags() const`");
+    }
 
     /// Hands one stored row to `visitor`: as it is stored for the raw readers (`read_raw`, `read_all_raw`),
     /// otherwise decoded through the store's codec (`decode_row`), a damaged column (`damage`) or an

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
@@ -8,6 +9,7 @@
 #include <orchestrix/memory/uuid_index.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -22,7 +24,10 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace orchestrix {
@@ -35,6 +40,9 @@ namespace orchestrix {
 /// - Each stream keeps its events in one contiguous array, so folding a stream (`visit_stream`) reads
 ///   nothing but the events; `visit_stream` / `visit_all` hand `RecordedEventView`s to a callback without
 ///   copying. The store is read-locked meanwhile, so the callback must not append to the same store.
+/// - When every event type declares its tags (`tagged_event_variant`), the store is a `dcb_event_store`:
+///   it keeps, per tag and per event type, the positions of the events that carry it, so `read(query)` and
+///   the condition of a conditional `append` cost a binary search and the matching events, not a scan.
 template <event_variant Events>
 class InMemoryEventStore {
 public:
@@ -43,6 +51,10 @@ public:
     using recorded_type = RecordedEvent<Events>;
     using view_type = RecordedEventView<Events>;
 
+private:
+    static constexpr bool tagged = tagged_event_variant<Events>;
+
+public:
     InMemoryEventStore() = default;
     InMemoryEventStore(const InMemoryEventStore&) = delete;
     InMemoryEventStore& operator=(const InMemoryEventStore&) = delete;
@@ -50,12 +62,8 @@ public:
     /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`.
     /// Wakes the callers of `wait_for_position` once the events are readable.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
-        AppendResult result = append_locked(stream, events, expected);
-        // Only when someone waits: an append with no waiter pays one atomic load, not a lock.
-        if (result.written && waiters_.load(std::memory_order_seq_cst) != 0) {
-            { std::lock_guard signal(signal_mutex_); } // a waiter is either waiting or will see the new head
-            appended_.notify_all();
-        }
+        AppendResult result = append_locked(stream, events, expected, nullptr);
+        if (result.written) notify_waiters();
         return result;
     }
 
@@ -70,6 +78,69 @@ public:
     AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected) {
         const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
         return append(stream, std::span<const envelope_type>(envelopes), expected);
+    }
+
+    /// Appends `events` to `stream` atomically if the stream matches `expected` and no event matching
+    /// `condition.fail_if_events_match` is stored after `condition.after` (`AppendConditionError` naming
+    /// the first). See `dcb_event_store`.
+    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
+                        const AppendCondition& condition) requires tagged {
+        detail::validate_query_types<Events>(condition.fail_if_events_match);
+        AppendResult result = append_locked(stream, events, expected, &condition);
+        if (result.written) notify_waiters();
+        return result;
+    }
+
+    AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events, ExpectedVersion expected,
+                        const AppendCondition& condition) requires tagged {
+        return append(stream, std::span<const envelope_type>(events.begin(), events.size()), expected, condition);
+    }
+
+    template <plain_event_range<Events> Range>
+    AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected,
+                        const AppendCondition& condition) requires tagged {
+        const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
+        return append(stream, std::span<const envelope_type>(envelopes), expected, condition);
+    }
+
+    /// The events matching `query` with a position greater than `after`, in global order, at most
+    /// `max_count`, and the position the read covers (`QueryResult`). Throws `InvalidArgumentError("query")`
+    /// for a type name that is not one of `Events`.
+    [[nodiscard]] QueryResult<Events> read(const Query& query, position_t after = 0,
+                                           std::uint64_t max_count = unlimited) const requires tagged {
+        QueryResult<Events> out;
+        out.position = visit(
+            query, after, [&](const view_type& e) { out.events.push_back(e.to_owned()); }, max_count);
+        return out;
+    }
+
+    /// Calls `visitor(const RecordedEventView<Events>&)` in place for each event `read(query, after,
+    /// max_count)` would return; returns the position the read covers.
+    template <class Visitor>
+    position_t visit(const Query& query, position_t after, Visitor&& visitor,
+                     std::uint64_t max_count = unlimited) const requires tagged
+        && std::invocable<Visitor&, const view_type&> {
+        detail::validate_query_types<Events>(query);
+        std::shared_lock lock(mutex_);
+        const position_t head = log_.size();
+        if (max_count == 0) return after;
+        if (after >= head) return head;
+        std::vector<position_t> matches = matching_positions(query, after, max_count);
+        for (const position_t p : matches) std::invoke(visitor, view(*log_[p - 1].stream, log_[p - 1].index));
+        return matches.size() == max_count ? matches.back() : head;
+    }
+
+    // A store of events that do not all declare tags cannot be read by query: these say why at compile time,
+    // naming the event type (templates, so that only a call instantiates them).
+    template <std::same_as<Query> Q>
+    QueryResult<Events> read(const Q&, position_t = 0, std::uint64_t = unlimited) const requires(!tagged) {
+        untagged_events<Q>();
+        return {};
+    }
+    template <std::same_as<Query> Q, class Visitor>
+    position_t visit(const Q&, position_t, Visitor&&, std::uint64_t = unlimited) const requires(!tagged) {
+        untagged_events<Q>();
+        return 0;
     }
 
     /// Waits until the event at global position `position` is stored (`head_position() >= position`),
@@ -89,10 +160,27 @@ public:
     }
 
 private:
-    AppendResult append_locked(std::string_view stream, std::span<const envelope_type> events,
-                               ExpectedVersion expected) {
+    template <class Dependent>
+    static void untagged_events() {
+        detail::explain_tagged_variant<Events>::check();
+        static_assert(tagged && sizeof(Dependent) != 0,
+                      "orchestrix: read(query), visit(query, ...) and append(..., condition) need a store whose event "
+                      "types all declare tags (orchestrix::tagged_event_variant): give each a `tags() const`");
+    }
+
+    // Only when someone waits: an append with no waiter pays one atomic load, not a lock.
+    void notify_waiters() {
+        if (waiters_.load(std::memory_order_seq_cst) != 0) {
+            { std::lock_guard signal(signal_mutex_); } // a waiter is either waiting or will see the new head
+            appended_.notify_all();
+        }
+    }
+
+    AppendResult append_locked(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
+                               const AppendCondition* condition) {
         detail::validate_stream_id(stream);
         detail::validate_batch_ids<Events>(stream, events);
+        [[maybe_unused]] const auto tags = batch_tags(events);
 
         std::unique_lock lock(mutex_);
         auto found = streams_.find(stream);
@@ -102,6 +190,14 @@ private:
 
         if (auto retry = check_idempotent_retry(stream, events, expected, current)) return *retry;
         if (!expected.matches(current)) throw ConcurrencyError(std::string(stream), expected, current);
+        if constexpr (tagged) {
+            if (condition != nullptr) {
+                const position_t after = condition->after.value_or(0);
+                if (const position_t conflict = first_match(condition->fail_if_events_match, after)) {
+                    throw AppendConditionError(std::string(stream), conflict, condition->after);
+                }
+            }
+        }
         detail::validate_growth(stream, current, log_.size(), events.size());
 
         if (data == nullptr) {
@@ -115,6 +211,7 @@ private:
             grow(data->events, count);
             data->stored.reserve_more(count);
             grow(log_, count);
+            if constexpr (tagged) reserve_index(events, tags);
         } catch (...) {
             if (data->events.empty()) streams_.erase(found);
             throw;
@@ -136,6 +233,7 @@ private:
         for (std::size_t i = 0; i < count; ++i) { // capacity reserved above: none of this can throw
             log_.push_back(LogEntry{data, current + i});
             if (greatest_id_ < events[i].metadata.event_id) greatest_id_ = events[i].metadata.event_id;
+            if constexpr (tagged) index_event(events[i].event, tags[i], first + i);
         }
         return AppendResult{current + count, first, first + count - 1, true};
     }
@@ -320,6 +418,140 @@ private:
         return orchestrix::check_idempotent_retry<Events>(stream, events, expected, current, locate, same_event);
     }
 
+    // The tags of each event of a batch, checked before the store is locked (nothing for untagged events).
+    static auto batch_tags(std::span<const envelope_type> events) {
+        if constexpr (tagged) {
+            std::vector<std::vector<std::string>> tags;
+            tags.reserve(events.size());
+            for (const envelope_type& e : events) tags.push_back(detail::checked_tags(e.event));
+            return tags;
+        } else {
+            return 0;
+        }
+    }
+
+    // What a tagged store keeps beside the log: per tag and per event type, the positions of the events
+    // that carry it, ascending.
+    struct DcbIndex {
+        std::unordered_map<std::string, std::vector<position_t>, string_hash, std::equal_to<>> by_tag;
+        std::array<std::vector<position_t>, std::variant_size_v<Events>> by_type;
+    };
+    struct NoIndex {};
+
+    // Makes room in the index for a batch, so that `index_event` cannot fail once events are written.
+    template <class Tags>
+    void reserve_index(std::span<const envelope_type> events, const Tags& tags) {
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            for (const std::string& t : tags[i]) {
+                auto found = index_.by_tag.find(std::string_view(t));
+                if (found == index_.by_tag.end()) found = index_.by_tag.try_emplace(t).first;
+                grow(found->second, events.size());
+            }
+            grow(index_.by_type[events[i].event.index()], events.size());
+        }
+    }
+
+    template <class Tags>
+    void index_event(const Events& event, const Tags& tags, position_t position) noexcept {
+        for (const std::string& t : tags) index_.by_tag.find(std::string_view(t))->second.push_back(position);
+        index_.by_type[event.index()].push_back(position);
+    }
+
+    // The variant index of the event type named `name` (validate_query_types has checked it exists).
+    static std::size_t type_index(std::string_view name) noexcept {
+        return []<class... Ts>(std::variant<Ts...>*, std::string_view n) {
+            constexpr std::array<std::string_view, sizeof...(Ts)> names{event_name<Ts>...};
+            std::size_t i = 0;
+            while (i < names.size() && names[i] != n) ++i;
+            return i;
+        }(static_cast<Events*>(nullptr), name);
+    }
+
+    // Calls `f(position)` for each event after `after` matching `item`, ascending, while `f` returns true.
+    template <class F>
+    void for_each_item_match(const QueryItem& item, position_t after, F&& f) const {
+        std::array<bool, std::variant_size_v<Events>> wanted{};
+        for (const std::string& type : item.types) {
+            const std::size_t i = type_index(type);
+            if (i < wanted.size()) wanted[i] = true;
+        }
+        const auto type_ok = [&](position_t p) {
+            if (item.types.empty()) return true;
+            const LogEntry& entry = log_[p - 1];
+            return wanted[entry.stream->events[entry.index].index()];
+        };
+        if (!item.tags.empty()) {
+            // Walk the shortest tag's positions; the others and the type are checked by lookup.
+            std::vector<const std::vector<position_t>*> lists;
+            for (const std::string& t : item.tags) {
+                const auto found = index_.by_tag.find(std::string_view(t));
+                if (found == index_.by_tag.end()) return;
+                lists.push_back(&found->second);
+            }
+            std::sort(lists.begin(), lists.end(), [](const auto* a, const auto* b) { return a->size() < b->size(); });
+            const std::vector<position_t>& shortest = *lists.front();
+            for (auto it = std::upper_bound(shortest.begin(), shortest.end(), after); it != shortest.end(); ++it) {
+                const position_t p = *it;
+                bool all = type_ok(p);
+                for (std::size_t l = 1; l < lists.size() && all; ++l)
+                    all = std::binary_search(lists[l]->begin(), lists[l]->end(), p);
+                if (all && !f(p)) return;
+            }
+            return;
+        }
+        // Types only: merge the types' position lists.
+        std::vector<std::pair<std::vector<position_t>::const_iterator, std::vector<position_t>::const_iterator>> heads;
+        for (std::size_t i = 0; i < wanted.size(); ++i) {
+            if (!wanted[i]) continue;
+            const std::vector<position_t>& list = index_.by_type[i];
+            auto begin = std::upper_bound(list.begin(), list.end(), after);
+            if (begin != list.end()) heads.emplace_back(begin, list.end());
+        }
+        while (!heads.empty()) {
+            auto next = std::min_element(heads.begin(), heads.end(),
+                                         [](const auto& a, const auto& b) { return *a.first < *b.first; });
+            if (!f(*next->first)) return;
+            if (++next->first == next->second) heads.erase(next);
+        }
+    }
+
+    // The first position after `after` of an event matching `query`; 0 if there is none.
+    position_t first_match(const Query& query, position_t after) const {
+        if (query.matches_all()) return log_.size() > after ? after + 1 : 0;
+        position_t best = 0;
+        for (const QueryItem& item : query.items()) {
+            for_each_item_match(item, after, [&](position_t p) {
+                if (best == 0 || p < best) best = p;
+                return false;
+            });
+        }
+        return best;
+    }
+
+    // The positions after `after` of the events matching `query`, ascending, at most `max_count`.
+    std::vector<position_t> matching_positions(const Query& query, position_t after, std::uint64_t max_count) const {
+        std::vector<position_t> out;
+        if (query.matches_all()) {
+            const position_t last = after + std::min<std::uint64_t>(max_count, log_.size() - after);
+            out.reserve(static_cast<std::size_t>(last - after));
+            for (position_t p = after + 1; p <= last; ++p) out.push_back(p);
+            return out;
+        }
+        for (const QueryItem& item : query.items()) {
+            std::uint64_t taken = 0;
+            for_each_item_match(item, after, [&](position_t p) {
+                out.push_back(p);
+                return ++taken < max_count;
+            });
+        }
+        if (query.items().size() > 1) {
+            std::sort(out.begin(), out.end());
+            out.erase(std::unique(out.begin(), out.end()), out.end());
+        }
+        if (out.size() > max_count) out.resize(static_cast<std::size_t>(max_count));
+        return out;
+    }
+
     mutable std::shared_mutex mutex_;
     stream_map streams_;                            // stream id -> the stream
     std::vector<LogEntry> log_;                     // index = global position - 1
@@ -329,6 +561,7 @@ private:
     mutable std::atomic<std::uint32_t> waiters_{0}; // callers inside wait_for_position
     mutable std::mutex signal_mutex_;               // taken after mutex_ is released, never while holding it
     mutable std::condition_variable_any appended_;  // notified after each written append
+    [[no_unique_address]] std::conditional_t<tagged, DcbIndex, NoIndex> index_; // tagged stores only
 };
 
 } // namespace orchestrix

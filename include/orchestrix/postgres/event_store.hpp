@@ -3,11 +3,13 @@
 // The PostgreSQL event store: durable and shared by many processes on many machines (target
 // orchestrix::postgres).
 
+#include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/snapshot.hpp>
 #include <orchestrix/detail/utf8.hpp>
+#include <orchestrix/durable/query_sql.hpp>
 #include <orchestrix/durable/store_base.hpp>
 #include <orchestrix/json/codec.hpp>
 #include <orchestrix/postgres/connection.hpp>
@@ -20,6 +22,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -51,7 +54,25 @@ namespace detail::postgres {
 /// in the same order: a reader polling "after my checkpoint" never skips an event that commits late.
 /// Its lookups are index probes whatever the table's statistics say (docs/stores.md, "Index probes only").
 /// Status: 0 written, 1 expected version not met, 2 some ids stored already (the client decides whether
-/// it is a retry), 3 the batch would overflow the largest version or position.
+/// it is a retry), 3 the batch would overflow the largest version or position, 4 the condition failed
+/// (`first_position`: the first stored event matching it).
+///
+/// `orchestrix_read_query` runs a read by query (`durable::query_rows_sql`, PostgreSQL dialect, the head as
+/// `$4` in its last column) the same way: planned at each call for its values, index scans only; it returns
+/// the rows in position order, each with the head read in the same snapshot, or one row of NULLs with the
+/// head if none matches. A read returning a large part of the table would be cheaper as a sequential scan,
+/// but a plan's estimates are only as good as the statistics, and a sequential scan of a large table where
+/// the statistics are stale costs far more than index scans where a sequential one would have done.
+///
+/// `orchestrix_append_tagged`, what a store of tagged events calls, also inserts the events' tags
+/// (`p_tags[k]` is a tag of the `p_tag_events[k]`-th event of the batch, from 1) and, unless `p_condition`
+/// is empty, checks a DCB condition under the lock: `p_condition` is the SQL of
+/// `durable::query_first_match_sql` (PostgreSQL dialect), run as `EXECUTE p_condition USING p_after,
+/// p_values` and planned at each call for the values it is given, under the function's settings (index
+/// probes only). The lock makes the check hold against every other append: none can commit between it and
+/// the insert. `orchestrix_append` is the same without tags or condition. The tags table has no foreign key
+/// to the events: the function writes both, in one transaction. Events appended through
+/// `orchestrix_append` (a store of untagged events, or orchestrix 0.1) have no tags.
 inline constexpr const char* schema_sql = R"sql(
 SELECT pg_advisory_xact_lock(7236451023345861);
 CREATE TABLE IF NOT EXISTS events (
@@ -74,9 +95,21 @@ CREATE TABLE IF NOT EXISTS snapshots (
     state          text        NOT NULL,
     taken_at       timestamptz NOT NULL
 );
-CREATE OR REPLACE FUNCTION orchestrix_append(
+CREATE TABLE IF NOT EXISTS event_tags (
+    tag      text   NOT NULL,
+    position bigint NOT NULL,
+    PRIMARY KEY (tag, position)
+);
+-- Not CREATE INDEX IF NOT EXISTS: that locks the table (waiting for appends in flight) even when the index exists.
+DO $do$ BEGIN
+    IF to_regclass('events_by_type') IS NULL THEN
+        CREATE INDEX events_by_type ON events (type, position);
+    END IF;
+END $do$;
+CREATE OR REPLACE FUNCTION orchestrix_append_tagged(
     p_stream text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
-    p_schema_versions integer[], p_payloads text[], p_metadata text[])
+    p_schema_versions integer[], p_payloads text[], p_metadata text[],
+    p_tags text[], p_tag_events integer[], p_condition text, p_after bigint, p_values text[])
 RETURNS TABLE (status integer, stream_version bigint, first_position bigint, last_position bigint)
 LANGUAGE plpgsql
 -- Index probes only, whatever the statistics say: the plans below are made once per session and kept, and one
@@ -85,9 +118,10 @@ SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $fn$
 DECLARE
-    v_count  bigint := cardinality(p_ids);
-    v_stored boolean;
-    v_now    timestamptz;
+    v_count    bigint := cardinality(p_ids);
+    v_stored   boolean;
+    v_now      timestamptz;
+    v_conflict bigint;
 BEGIN
     LOCK TABLE events IN EXCLUSIVE MODE;
     -- One statement, three probes of unique indexes: the stream's last version, the head, the batch's ids.
@@ -106,21 +140,60 @@ BEGIN
     ELSIF v_count > 9223372036854775807 - stream_version OR v_count > 9223372036854775807 - first_position THEN
         status := 3;
     ELSE
-        v_now := clock_timestamp();
-        INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
-                            recorded_at)
-        SELECT first_position + u.n, p_stream, stream_version + u.n, u.id, u.type, u.sv, u.payload::json,
-               u.meta::json, v_now
-        FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
-             WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
-        PERFORM pg_notify('orchestrix_events', (first_position + v_count)::text);
-        status := 0;
-        stream_version := stream_version + v_count;
-        last_position := first_position + v_count;
-        first_position := first_position + 1;
+        IF p_condition <> '' THEN
+            EXECUTE p_condition INTO v_conflict USING p_after, p_values;
+        END IF;
+        IF v_conflict IS NOT NULL THEN
+            status := 4;
+            first_position := v_conflict;
+        ELSE
+            v_now := clock_timestamp();
+            INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
+                                recorded_at)
+            SELECT first_position + u.n, p_stream, stream_version + u.n, u.id, u.type, u.sv, u.payload::json,
+                   u.meta::json, v_now
+            FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
+                 WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
+            INSERT INTO event_tags (tag, position)
+            SELECT t.tag, first_position + t.n FROM unnest(p_tags, p_tag_events) AS t(tag, n);
+            PERFORM pg_notify('orchestrix_events', (first_position + v_count)::text);
+            status := 0;
+            stream_version := stream_version + v_count;
+            last_position := first_position + v_count;
+            first_position := first_position + 1;
+        END IF;
     END IF;
     RETURN NEXT;
 END
+$fn$;
+CREATE OR REPLACE FUNCTION orchestrix_read_query(p_sql text, p_after bigint, p_values text[], p_limit bigint)
+RETURNS TABLE (r_position bigint, r_stream_id text, r_version bigint, r_event_id text, r_type text,
+               r_schema_version integer, r_payload text, r_metadata text, r_recorded_at bigint, r_head bigint)
+LANGUAGE plpgsql
+STABLE -- its statements share the calling statement's snapshot: the head is that of the rows
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $fn$
+DECLARE
+    v_head bigint := coalesce((SELECT e.position FROM events e ORDER BY e.position DESC LIMIT 1), 0);
+BEGIN
+    RETURN QUERY EXECUTE p_sql USING p_after, p_values, p_limit, v_head;
+    IF NOT FOUND THEN
+        r_head := v_head;
+        RETURN NEXT;
+    END IF;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION orchestrix_append(
+    p_stream text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
+    p_schema_versions integer[], p_payloads text[], p_metadata text[])
+RETURNS TABLE (status integer, stream_version bigint, first_position bigint, last_position bigint)
+LANGUAGE sql
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $fn$
+    SELECT * FROM orchestrix_append_tagged(p_stream, p_kind, p_expected, p_ids, p_types, p_schema_versions,
+                                           p_payloads, p_metadata, NULL, NULL, '', 0, NULL);
 $fn$;
 )sql";
 
@@ -202,6 +275,10 @@ private:
 /// - Thread-safe: a pool of up to `PostgresOptions::pool_size` connections, one per concurrent call.
 /// - A lost connection throws `PostgresError`; an append it interrupted either committed or not, and
 ///   retrying it with the same event ids is safe (idempotent).
+/// - For events that declare tags (`tagged_event_variant`), a `dcb_event_store`: every append stores each
+///   event's tags (table `event_tags`, through `orchestrix_append_tagged`), `read(query)` / `visit(query,
+///   ...)` read by query in one statement, and `append(stream, events, expected, condition)` checks its
+///   condition in the append's one round trip, under the table lock, so it holds against every writer.
 template <event_variant Events, class Codec = JsonCodec<Events>>
 class PostgresEventStore : public DurableStoreBase<PostgresEventStore<Events, Codec>, Events, Codec> {
     using base_type = DurableStoreBase<PostgresEventStore, Events, Codec>;
@@ -226,46 +303,35 @@ public:
 
     /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`.
     /// Also throws `EncodeError` for an event JSON cannot carry and `PostgresError` if the database fails.
+    /// For tagged events, stores each event's tags with it (`InvalidArgumentError("events")` for a
+    /// malformed tag, before anything is sent).
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
-        namespace pg = detail::postgres;
-        const auto encoded = durable::prepare_append<Events>(codec_, stream, events);
-        if (events.empty()) return AppendResult{stream_version(stream), 0, 0, false};
-
-        std::vector<std::string> ids, types, versions, payloads, metadata;
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            ids.push_back(pg::uuid_binary(events[i].metadata.event_id.bytes()));
-            types.push_back(encoded[i].type);
-            versions.push_back(pg::Params::big_endian(encoded[i].schema_version));
-            payloads.push_back(encoded[i].payload);
-            metadata.push_back(encoded[i].metadata);
-        }
-        pg::Params params;
-        params.add_text(stream).add_int4(pg::kind_code(expected)).add_int8(static_cast<std::int64_t>(expected.value()));
-        params.add_array(pg::uuid_oid, ids).add_array(pg::text_oid, types).add_array(pg::int4_oid, versions);
-        params.add_array(pg::text_oid, payloads).add_array(pg::text_oid, metadata);
-
-        auto c = pool_.acquire();
-        c->prepare("orchestrix_append", "SELECT * FROM orchestrix_append($1, $2, $3, $4, $5, $6, $7, $8)",
-                   {pg::text_oid, pg::int4_oid, pg::int8_oid, pg::uuid_array_oid, pg::text_array_oid,
-                    pg::int4_array_oid, pg::text_array_oid, pg::text_array_oid});
-        const pg::Result r = c->run("orchestrix_append", params);
-        const auto status = r.int64(0, 0);
-        const auto current = static_cast<stream_version_t>(r.int64(0, 1));
-        if (status == 0) {
-            return AppendResult{current, static_cast<position_t>(r.int64(0, 2)), static_cast<position_t>(r.int64(0, 3)),
-                                true};
-        }
-        if (status == 2) {
-            if (auto retry = check_retry(*c, stream, events, encoded, expected, current)) return *retry;
-            throw PostgresError({}, "append to stream '" + std::string(stream) +
-                                        "': the database reported stored event ids that cannot be found");
-        }
-        if (status == 3)
-            detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), events.size());
-        throw ConcurrencyError(std::string(stream), expected, current);
+        return append_batch(stream, events, expected, nullptr);
     }
 
-    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream` and `visit_all`: `DurableStoreBase`.
+    /// As `append(stream, events, expected)`, and refused with `AppendConditionError` (nothing written) if
+    /// an event matching `condition.fail_if_events_match` is stored after `condition.after` (at all, if
+    /// nothing): checked by `orchestrix_append_tagged` under its table lock, after the expected version and
+    /// the idempotent retry (a retry of a stored batch returns the original result without checking the
+    /// condition), so it holds against every other writer. Still one round trip. Throws
+    /// `InvalidArgumentError("query")` if the query names a type that is not one of `Events`. An empty batch
+    /// writes nothing and checks nothing.
+    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
+                        const AppendCondition& condition) requires tagged_event_variant<Events> {
+        return append_batch(stream, events, expected, &condition);
+    }
+
+    // A store of untagged events has no conditional append: this says why at compile time (a template, so
+    // that an explicit instantiation of the store does not instantiate it).
+    template <std::same_as<AppendCondition> Condition>
+    AppendResult append(std::string_view, std::span<const envelope_type>, ExpectedVersion,
+                        const Condition&) requires(!tagged_event_variant<Events>) {
+        base_type::template untagged_events<Condition>();
+        return {};
+    }
+
+    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream`, `visit_all`, and `read` and `visit`
+    // by query: `DurableStoreBase`.
     using base_type::append;
 
     /// The stream's current version: 0 if it does not exist, or if `stream` is malformed (PostgreSQL would
@@ -294,6 +360,98 @@ public:
     [[nodiscard]] const Codec& codec() const noexcept { return codec_; }
 
 private:
+    AppendResult append_batch(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
+                              const AppendCondition* condition) {
+        namespace pg = detail::postgres;
+        const durable::PreparedBatch batch = durable::prepare_append<Events>(codec_, stream, events, condition);
+        const std::vector<SerializedEvent>& encoded = batch.encoded;
+        if (events.empty()) return AppendResult{stream_version(stream), 0, 0, false};
+
+        std::vector<std::string> ids, types, versions, payloads, metadata;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            ids.push_back(pg::uuid_binary(events[i].metadata.event_id.bytes()));
+            types.push_back(encoded[i].type);
+            versions.push_back(pg::Params::big_endian(encoded[i].schema_version));
+            payloads.push_back(encoded[i].payload);
+            metadata.push_back(encoded[i].metadata);
+        }
+        pg::Params params;
+        params.add_text(stream).add_int4(pg::kind_code(expected)).add_int8(static_cast<std::int64_t>(expected.value()));
+        params.add_array(pg::uuid_oid, ids).add_array(pg::text_oid, types).add_array(pg::int4_oid, versions);
+        params.add_array(pg::text_oid, payloads).add_array(pg::text_oid, metadata);
+
+        auto c = pool_.acquire();
+        pg::Result r;
+        if constexpr (tagged_event_variant<Events>) {
+            std::vector<std::string> tags, tag_events;
+            for (std::size_t i = 0; i < batch.tags.size(); ++i) {
+                for (const std::string& tag : batch.tags[i]) {
+                    tags.push_back(tag);
+                    tag_events.push_back(pg::Params::big_endian(static_cast<std::uint32_t>(i + 1)));
+                }
+            }
+            durable::QuerySql check;
+            if (condition != nullptr) {
+                check = durable::query_first_match_sql(condition->fail_if_events_match, durable::SqlDialect::postgres);
+            }
+            params.add_array(pg::text_oid, tags).add_array(pg::int4_oid, tag_events).add_text(check.sql);
+            params.add_int8(pg::clamp(condition != nullptr ? condition->after.value_or(0) : 0));
+            params.add_array(pg::text_oid, check.values);
+            c->prepare("orchestrix_append_tagged",
+                       "SELECT * FROM orchestrix_append_tagged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                       {pg::text_oid, pg::int4_oid, pg::int8_oid, pg::uuid_array_oid, pg::text_array_oid,
+                        pg::int4_array_oid, pg::text_array_oid, pg::text_array_oid, pg::text_array_oid,
+                        pg::int4_array_oid, pg::text_oid, pg::int8_oid, pg::text_array_oid});
+            r = c->run("orchestrix_append_tagged", params);
+        } else {
+            c->prepare("orchestrix_append", "SELECT * FROM orchestrix_append($1, $2, $3, $4, $5, $6, $7, $8)",
+                       {pg::text_oid, pg::int4_oid, pg::int8_oid, pg::uuid_array_oid, pg::text_array_oid,
+                        pg::int4_array_oid, pg::text_array_oid, pg::text_array_oid});
+            r = c->run("orchestrix_append", params);
+        }
+        const auto status = r.int64(0, 0);
+        const auto current = static_cast<stream_version_t>(r.int64(0, 1));
+        if (status == 0) {
+            return AppendResult{current, static_cast<position_t>(r.int64(0, 2)), static_cast<position_t>(r.int64(0, 3)),
+                                true};
+        }
+        if (status == 2) {
+            if (auto retry = check_retry(*c, stream, events, encoded, expected, current)) return *retry;
+            throw PostgresError({}, "append to stream '" + std::string(stream) +
+                                        "': the database reported stored event ids that cannot be found");
+        }
+        if (status == 3)
+            detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), events.size());
+        if (status == 4 && condition != nullptr) {
+            throw AppendConditionError(std::string(stream), static_cast<position_t>(r.int64(0, 2)), condition->after);
+        }
+        throw ConcurrencyError(std::string(stream), expected, current);
+    }
+
+    template <class Visitor>
+    durable::QueryRowsRead visit_query_rows(const Query& query, position_t after, std::uint64_t max_count,
+                                            Visitor& visitor) const {
+        namespace pg = detail::postgres;
+        const durable::QuerySql sql = durable::query_rows_sql(query, durable::SqlDialect::postgres,
+                                                              std::string(pg::row_columns) + ", $4::bigint");
+        pg::Params params;
+        params.add_text(sql.sql).add_int8(pg::clamp(after)).add_array(pg::text_oid, sql.values);
+        params.add_int8(pg::clamp(max_count));
+        auto c = pool_.acquire();
+        // Run by `orchestrix_read_query`: one statement (one snapshot for the rows and the head), planned at
+        // each call for its values (a query's shape varies), index scans only.
+        c->prepare("orchestrix_read_query", "SELECT * FROM orchestrix_read_query($1, $2, $3, $4)",
+                   {pg::text_oid, pg::int8_oid, pg::text_array_oid, pg::int8_oid});
+        const pg::Result r = c->run("orchestrix_read_query", params);
+        durable::QueryRowsRead read;
+        if (r.rows() == 0) return read;
+        read.head = static_cast<position_t>(r.int64(0, 9));
+        if (r.is_null(0, 0)) return read; // no event matched
+        read.count = visit_rows(r, visitor);
+        read.last = static_cast<position_t>(r.int64(r.rows() - 1, 0));
+        return read;
+    }
+
     template <class Visitor>
     std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version, std::uint64_t max_count,
                                     Visitor& visitor) const {

@@ -169,7 +169,8 @@ private:
 };
 
 /// `BEGIN IMMEDIATE` on construction (the write lock is taken at once, so two writers never deadlock
-/// upgrading a read lock); rolls back on destruction unless `commit()` succeeded.
+/// upgrading a read lock); rolls back on destruction unless `commit()` succeeded. (Given a plain `BEGIN`, a
+/// read transaction: one snapshot for the statements it runs.)
 class ImmediateTransaction {
 public:
     ImmediateTransaction(Statement& begin, Statement& commit, Statement& rollback)

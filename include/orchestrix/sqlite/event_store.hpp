@@ -2,10 +2,12 @@
 
 // The SQLite event store: durable, one file, for one application process (target orchestrix::sqlite).
 
+#include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/snapshot.hpp>
+#include <orchestrix/durable/query_sql.hpp>
 #include <orchestrix/durable/store_base.hpp>
 #include <orchestrix/json/codec.hpp>
 #include <orchestrix/sqlite/connection.hpp>
@@ -13,6 +15,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <mutex>
@@ -20,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,7 +49,9 @@ struct SqliteOptions {
 namespace detail::sqlite {
 
 /// The store's tables; `PRAGMA user_version` records the layout so a later release can migrate it.
-inline constexpr int schema_version = 1;
+/// Version 2 added the events' tags (`event_tags`, read by query: core/dcb.hpp) and an index of the
+/// events by type; see `migrate_to_2_sql`.
+inline constexpr int schema_version = 2;
 inline constexpr const char* schema_sql = R"sql(
 CREATE TABLE IF NOT EXISTS events (
     position       INTEGER PRIMARY KEY,
@@ -67,7 +73,25 @@ CREATE TABLE IF NOT EXISTS snapshots (
     state          TEXT    NOT NULL,
     taken_at       INTEGER NOT NULL
 );
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS event_tags (
+    tag      TEXT    NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (tag, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
+PRAGMA user_version = 2;
+)sql";
+
+/// Layout 1 (orchestrix 0.1) to 2: the tags table and the index by type. The events stored before have no
+/// tags (they were appended without them): a query item with tags never matches them, one of types alone does.
+inline constexpr const char* migrate_to_2_sql = R"sql(
+CREATE TABLE IF NOT EXISTS event_tags (
+    tag      TEXT    NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (tag, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
+PRAGMA user_version = 2;
 )sql";
 
 [[nodiscard]] inline const char* synchronous_name(SqliteSynchronous s) noexcept {
@@ -94,15 +118,23 @@ PRAGMA user_version = 1;
                           "SQLite could not switch '" + path + "' to WAL mode (it is in '" + mode + "' mode)");
     }
     db.exec(std::string("PRAGMA synchronous = ") + synchronous_name(options.synchronous));
-    const std::string layout = db.query_text("PRAGMA user_version");
-    if (layout != "0" && layout != std::to_string(schema_version)) {
-        throw SqliteError(SQLITE_ERROR, "'" + path + "' has orchestrix schema version " + layout +
-                                            "; this program knows version " + std::to_string(schema_version));
-    }
-    if (layout == "0") {
+    const auto check_layout = [&](const std::string& layout) {
+        if (layout != "0" && layout != "1" && layout != std::to_string(schema_version)) {
+            throw SqliteError(SQLITE_ERROR, "'" + path + "' has orchestrix schema version " + layout +
+                                                "; this program knows version " + std::to_string(schema_version));
+        }
+    };
+    std::string layout = db.query_text("PRAGMA user_version");
+    check_layout(layout);
+    if (layout != std::to_string(schema_version)) {
+        // Created or migrated in one IMMEDIATE transaction, the layout read again under the write lock: another
+        // process may have done it meanwhile (every statement is idempotent anyway).
         db.exec("BEGIN IMMEDIATE");
         try {
-            db.exec(schema_sql);
+            layout = db.query_text("PRAGMA user_version");
+            check_layout(layout);
+            if (layout == "0") db.exec(schema_sql);
+            if (layout == "1") db.exec(migrate_to_2_sql);
             db.exec("COMMIT");
         } catch (...) {
             sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -125,6 +157,10 @@ PRAGMA user_version = 1;
 ///   write lock (waiting up to `busy_timeout`) serializes their appends.
 /// - `visit_stream` / `visit_all` call their callback with the store locked: the callback must not call
 ///   this store.
+/// - For events that declare tags (`tagged_event_variant`), a `dcb_event_store`: every append stores each
+///   event's tags (table `event_tags`), `read(query)` / `visit(query, ...)` read by query, and
+///   `append(stream, events, expected, condition)` checks its condition inside the append's write
+///   transaction, so it holds against every other writer of the file, in this process or another.
 template <event_variant Events, class Codec = JsonCodec<Events>>
 class SqliteEventStore : public DurableStoreBase<SqliteEventStore<Events, Codec>, Events, Codec> {
     using base_type = DurableStoreBase<SqliteEventStore, Events, Codec>;
@@ -140,13 +176,15 @@ public:
     /// opened, switched to WAL, or holds a newer layout.
     explicit SqliteEventStore(std::string path, SqliteOptions options = {}, Codec codec = Codec{})
         : path_(std::move(path)), codec_(std::move(codec)), db_(detail::sqlite::open_database(path_, options)),
-          begin_(db_.handle(), "BEGIN IMMEDIATE"), commit_(db_.handle(), "COMMIT"), rollback_(db_.handle(), "ROLLBACK"),
+          begin_(db_.handle(), "BEGIN IMMEDIATE"), begin_read_(db_.handle(), "BEGIN"), commit_(db_.handle(), "COMMIT"),
+          rollback_(db_.handle(), "ROLLBACK"),
           stream_version_(db_.handle(), "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1"),
           head_(db_.handle(), "SELECT coalesce(max(position), 0) FROM events"),
           find_id_(db_.handle(), "SELECT stream_id, version, position, type, schema_version, payload FROM events "
                                  "WHERE event_id = ?1"),
           insert_(db_.handle(), "INSERT INTO events (stream_id, version, event_id, type, schema_version, payload, "
                                 "metadata, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+          insert_tag_(db_.handle(), "INSERT INTO event_tags (tag, position) VALUES (?1, ?2)"),
           read_stream_(db_.handle(), "SELECT position, stream_id, version, event_id, type, schema_version, payload, "
                                      "metadata, recorded_at FROM events WHERE stream_id = ?1 AND version >= ?2 "
                                      "ORDER BY version LIMIT ?3"),
@@ -159,56 +197,34 @@ public:
 
     /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`.
     /// Also throws `EncodeError` for an event JSON cannot carry and `SqliteError` if SQLite fails; in every
-    /// case nothing was written.
+    /// case nothing was written. For tagged events, stores each event's tags with it
+    /// (`InvalidArgumentError("events")` for a malformed tag, before anything is written).
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
-        const auto encoded = durable::prepare_append<Events>(codec_, stream, events);
-
-        std::lock_guard lock(mutex_);
-        if (events.empty()) return AppendResult{current_version(stream), 0, 0, false};
-        detail::sqlite::ImmediateTransaction transaction(begin_, commit_, rollback_);
-        // Read under the write lock: recorded_at never decreases along positions (unless the clock does).
-        const auto now = durable::to_micros(std::chrono::system_clock::now());
-        const stream_version_t current = current_version(stream);
-        if (!expected.matches(current)) { // perhaps a retry of a stored batch: that decides
-            if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
-            throw ConcurrencyError(std::string(stream), expected, current);
-        }
-        try {
-            detail::validate_growth(stream, current, head(), events.size());
-        } catch (const InvalidArgumentError&) { // a retry of a stored batch writes nothing: that decides first
-            if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
-            throw;
-        }
-
-        position_t first = 0;
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            auto s = insert_.use();
-            s->bind(1, stream);
-            s->bind(2, static_cast<std::int64_t>(current + i + 1));
-            s->bind(3, events[i].metadata.event_id.to_string());
-            s->bind(4, encoded[i].type);
-            s->bind(5, static_cast<std::int64_t>(encoded[i].schema_version));
-            s->bind(6, encoded[i].payload);
-            s->bind(7, encoded[i].metadata);
-            s->bind(8, now);
-            try {
-                s->step();
-            } catch (const SqliteError& e) {
-                // A later id of the batch is stored already: analyse the whole batch (rolled back below),
-                // not counting the rows this append has just inserted.
-                if (e.code() != SQLITE_CONSTRAINT_UNIQUE) throw;
-                if (auto retry = check_retry(stream, events, encoded, expected, current, i == 0 ? 0 : first)) {
-                    return *retry;
-                }
-                throw;
-            }
-            if (i == 0) first = static_cast<position_t>(db_.last_insert_rowid());
-        }
-        transaction.commit();
-        return AppendResult{current + events.size(), first, first + events.size() - 1, true};
+        return append_batch(stream, events, expected, nullptr);
     }
 
-    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream` and `visit_all`: `DurableStoreBase`.
+    /// As `append(stream, events, expected)`, and refused with `AppendConditionError` (nothing written) if
+    /// an event matching `condition.fail_if_events_match` is stored after `condition.after` (at all, if
+    /// nothing): checked in the append's write transaction, after the expected version and the idempotent
+    /// retry (a retry of a stored batch returns the original result without checking the condition).
+    /// Throws `InvalidArgumentError("query")` if the query names a type that is not one of `Events`. An
+    /// empty batch writes nothing and checks nothing.
+    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
+                        const AppendCondition& condition) requires tagged_event_variant<Events> {
+        return append_batch(stream, events, expected, &condition);
+    }
+
+    // A store of untagged events has no conditional append: this says why at compile time (a template, so
+    // that an explicit instantiation of the store does not instantiate it).
+    template <std::same_as<AppendCondition> Condition>
+    AppendResult append(std::string_view, std::span<const envelope_type>, ExpectedVersion,
+                        const Condition&) requires(!tagged_event_variant<Events>) {
+        base_type::template untagged_events<Condition>();
+        return {};
+    }
+
+    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream`, `visit_all`, and `read` and `visit`
+    // by query: `DurableStoreBase`.
     using base_type::append;
 
     /// The stream's current version: 0 if it does not exist.
@@ -245,6 +261,127 @@ public:
     [[nodiscard]] const Codec& codec() const noexcept { return codec_; }
 
 private:
+    // The most statements of read-by-query and condition shapes kept prepared; past it the cache starts over.
+    static constexpr std::size_t max_cached_queries = 64;
+    // The columns `visit_rows` reads.
+    static constexpr const char* row_columns =
+        "position, stream_id, version, event_id, type, schema_version, payload, metadata, recorded_at";
+
+    AppendResult append_batch(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
+                              const AppendCondition* condition) {
+        const durable::PreparedBatch batch = durable::prepare_append<Events>(codec_, stream, events, condition);
+        const std::vector<SerializedEvent>& encoded = batch.encoded;
+        std::optional<durable::QuerySql> check;
+        if (condition != nullptr) {
+            check = durable::query_first_match_sql(condition->fail_if_events_match, durable::SqlDialect::sqlite);
+        }
+
+        std::lock_guard lock(mutex_);
+        if (events.empty()) return AppendResult{current_version(stream), 0, 0, false};
+        detail::sqlite::ImmediateTransaction transaction(begin_, commit_, rollback_);
+        // Read under the write lock: recorded_at never decreases along positions (unless the clock does).
+        const auto now = durable::to_micros(std::chrono::system_clock::now());
+        const stream_version_t current = current_version(stream);
+        if (!expected.matches(current)) { // perhaps a retry of a stored batch: that decides
+            if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+            throw ConcurrencyError(std::string(stream), expected, current);
+        }
+        try {
+            detail::validate_growth(stream, current, head(), events.size());
+        } catch (const InvalidArgumentError&) { // a retry of a stored batch writes nothing: that decides first
+            if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+            throw;
+        }
+        if (check) {
+            if (const auto conflict = first_match(*check, condition->after.value_or(0))) {
+                // A retry of a stored batch is not checked against the condition (its own events may match).
+                if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+                throw AppendConditionError(std::string(stream), *conflict, condition->after);
+            }
+        }
+
+        position_t first = 0;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            auto s = insert_.use();
+            s->bind(1, stream);
+            s->bind(2, static_cast<std::int64_t>(current + i + 1));
+            s->bind(3, events[i].metadata.event_id.to_string());
+            s->bind(4, encoded[i].type);
+            s->bind(5, static_cast<std::int64_t>(encoded[i].schema_version));
+            s->bind(6, encoded[i].payload);
+            s->bind(7, encoded[i].metadata);
+            s->bind(8, now);
+            try {
+                s->step();
+            } catch (const SqliteError& e) {
+                // A later id of the batch is stored already: analyse the whole batch (rolled back below),
+                // not counting the rows this append has just inserted.
+                if (e.code() != SQLITE_CONSTRAINT_UNIQUE) throw;
+                if (auto retry = check_retry(stream, events, encoded, expected, current, i == 0 ? 0 : first)) {
+                    return *retry;
+                }
+                throw;
+            }
+            const auto position = static_cast<position_t>(db_.last_insert_rowid());
+            if (i == 0) first = position;
+            if (!batch.tags.empty()) insert_tags(batch.tags[i], position);
+        }
+        transaction.commit();
+        return AppendResult{current + events.size(), first, first + events.size() - 1, true};
+    }
+
+    void insert_tags(const std::vector<std::string>& tags, position_t position) {
+        for (const std::string& tag : tags) {
+            auto s = insert_tag_.use();
+            s->bind(1, tag);
+            s->bind(2, static_cast<std::int64_t>(position));
+            s->step();
+        }
+    }
+
+    // The prepared statement of `sql` (a query shape), prepared on first use.
+    detail::sqlite::Statement& cached(const std::string& sql) const {
+        if (auto it = queries_.find(sql); it != queries_.end()) return it->second;
+        if (queries_.size() >= max_cached_queries) queries_.clear();
+        return queries_.emplace(sql, detail::sqlite::Statement(db_.handle(), sql)).first->second;
+    }
+
+    // Binds `after` and the query's values (`?1`, `?3`...) of a built query.
+    static void bind_query(detail::sqlite::Statement& s, const durable::QuerySql& sql, position_t after) {
+        s.bind_clamped(1, after);
+        for (std::size_t i = 0; i < sql.values.size(); ++i) s.bind(static_cast<int>(i) + 3, sql.values[i]);
+    }
+
+    // The first position after `after` that the condition `sql` (`query_first_match_sql`) finds.
+    std::optional<position_t> first_match(const durable::QuerySql& sql, position_t after) const {
+        auto s = cached(sql.sql).use();
+        bind_query(*s.operator->(), sql, after);
+        if (!s->step() || s->is_null(0)) return std::nullopt;
+        return static_cast<position_t>(s->int64(0));
+    }
+
+    template <class Visitor>
+    durable::QueryRowsRead visit_query_rows(const Query& query, position_t after, std::uint64_t max_count,
+                                            Visitor& visitor) const {
+        const durable::QuerySql sql = durable::query_rows_sql(query, durable::SqlDialect::sqlite, row_columns);
+        std::lock_guard lock(mutex_);
+        // One read transaction: the head and the rows from one snapshot of the file, whoever appends meanwhile.
+        detail::sqlite::ImmediateTransaction transaction(begin_read_, commit_, rollback_);
+        durable::QueryRowsRead read;
+        read.head = head();
+        {
+            auto s = cached(sql.sql).use();
+            bind_query(*s.operator->(), sql, after);
+            s->bind_clamped(2, max_count);
+            while (s->step()) {
+                read.last = visit_current_row(*s.operator->(), visitor);
+                ++read.count;
+            }
+        }
+        transaction.commit();
+        return read;
+    }
+
     template <class Visitor>
     std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version, std::uint64_t max_count,
                                     Visitor& visitor) const {
@@ -306,38 +443,45 @@ private:
     std::uint64_t visit_rows(detail::sqlite::Statement& s, Visitor& visitor) const {
         std::uint64_t count = 0;
         while (s.step()) {
-            RawRecordedEventView row;
-            row.position = static_cast<position_t>(s.int64(0));
-            row.stream_id = s.text(1);
-            row.event_id = s.text(3);
-            row.type = s.text(4);
-            row.payload = s.text(6);
-            row.metadata = s.text(7);
-            const durable::ColumnDamage* damage = nullptr;
-            static constexpr durable::ColumnDamage bad_version{"version", "is not a positive integer"};
-            static constexpr durable::ColumnDamage bad_schema{"schema_version", "is not a positive 32-bit integer"};
-            static constexpr durable::ColumnDamage bad_time{"recorded_at", "is not an integer"};
-            const std::int64_t version = s.int64(2);
-            if (s.type(2) == SQLITE_INTEGER && version >= 1) {
-                row.version = static_cast<stream_version_t>(version);
-            } else {
-                damage = &bad_version;
-            }
-            const std::int64_t schema = s.int64(5);
-            if (s.type(5) == SQLITE_INTEGER && schema >= 1 && schema <= std::numeric_limits<std::uint32_t>::max()) {
-                row.schema_version = static_cast<std::uint32_t>(schema);
-            } else if (damage == nullptr) {
-                damage = &bad_schema;
-            }
-            if (s.type(8) == SQLITE_INTEGER) {
-                row.recorded_at = durable::from_micros(s.int64(8));
-            } else if (damage == nullptr) {
-                damage = &bad_time;
-            }
-            this->visit_row(visitor, row, damage);
+            (void)visit_current_row(s, visitor);
             ++count;
         }
         return count;
+    }
+
+    // Hands the row `s` is on (the columns of `row_columns`) to `visit_row`; returns its position.
+    template <class Visitor>
+    position_t visit_current_row(detail::sqlite::Statement& s, Visitor& visitor) const {
+        RawRecordedEventView row;
+        row.position = static_cast<position_t>(s.int64(0));
+        row.stream_id = s.text(1);
+        row.event_id = s.text(3);
+        row.type = s.text(4);
+        row.payload = s.text(6);
+        row.metadata = s.text(7);
+        const durable::ColumnDamage* damage = nullptr;
+        static constexpr durable::ColumnDamage bad_version{"version", "is not a positive integer"};
+        static constexpr durable::ColumnDamage bad_schema{"schema_version", "is not a positive 32-bit integer"};
+        static constexpr durable::ColumnDamage bad_time{"recorded_at", "is not an integer"};
+        const std::int64_t version = s.int64(2);
+        if (s.type(2) == SQLITE_INTEGER && version >= 1) {
+            row.version = static_cast<stream_version_t>(version);
+        } else {
+            damage = &bad_version;
+        }
+        const std::int64_t schema = s.int64(5);
+        if (s.type(5) == SQLITE_INTEGER && schema >= 1 && schema <= std::numeric_limits<std::uint32_t>::max()) {
+            row.schema_version = static_cast<std::uint32_t>(schema);
+        } else if (damage == nullptr) {
+            damage = &bad_schema;
+        }
+        if (s.type(8) == SQLITE_INTEGER) {
+            row.recorded_at = durable::from_micros(s.int64(8));
+        } else if (damage == nullptr) {
+            damage = &bad_time;
+        }
+        this->visit_row(visitor, row, damage);
+        return row.position;
     }
 
     std::string path_;
@@ -345,14 +489,18 @@ private:
     mutable std::mutex mutex_;
     mutable detail::sqlite::Connection db_; // declared before the statements: closed after they are finalized
     mutable detail::sqlite::Statement begin_;
+    mutable detail::sqlite::Statement begin_read_;
     mutable detail::sqlite::Statement commit_;
     mutable detail::sqlite::Statement rollback_;
     mutable detail::sqlite::Statement stream_version_;
     mutable detail::sqlite::Statement head_;
     mutable detail::sqlite::Statement find_id_;
     mutable detail::sqlite::Statement insert_;
+    mutable detail::sqlite::Statement insert_tag_;
     mutable detail::sqlite::Statement read_stream_;
     mutable detail::sqlite::Statement read_all_;
+    // The statements of read-by-query and condition shapes, by SQL text (`cached`).
+    mutable std::unordered_map<std::string, detail::sqlite::Statement> queries_;
 };
 
 /// Snapshots in an SQLite file (the same file as the events, or another): a `snapshot_store`.

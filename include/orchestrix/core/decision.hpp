@@ -1,0 +1,317 @@
+#pragma once
+
+// Decision models: the state a decision needs, folded from the events of a query that is derived from the
+// projections' declared event types and tags, and a conditional append that stores the decision only if
+// none of those events changed since (dynamic consistency boundaries; docs/dcb.md).
+
+#include <orchestrix/core/dcb.hpp>
+#include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/event_store.hpp>
+#include <orchestrix/core/message.hpp>
+#include <orchestrix/core/repository.hpp>
+#include <orchestrix/detail/type_traits.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace orchestrix {
+
+namespace detail {
+
+template <class P>
+concept has_event_types = variant_type<typename P::event_types>;
+
+template <class P>
+concept has_projection_tags = requires(const P& p) {
+    { p.tags() } -> tag_range;
+};
+
+// Instantiated only for a decision projection without `using event_types = std::variant<...>;`.
+template <class Projection>
+struct projection_without_event_types {
+    static_assert(always_false<Projection>,
+                  "orchestrix: this decision projection (named as 'Projection' in the instantiation above) does "
+                  "not say which events it reads: add `using event_types = std::variant<CourseDefined, "
+                  "CourseCapacityChanged>;` and a `void apply(const E&)` for each of them");
+};
+
+// Instantiated only when a decision projection reads an event type the store does not hold.
+template <class Projection, class Event>
+struct projection_event_not_in_store {
+    static_assert(always_false<Event>,
+                  "orchestrix: a decision projection (named as 'Projection' in the instantiation above) lists an "
+                  "event type (named as 'Event') that is not an alternative of the store's event variant: add it "
+                  "to the store's std::variant or remove it from the projection's event_types");
+};
+
+// Instantiated only when a decision projection lacks `apply` for one of its event types.
+template <class Projection, class Event>
+struct projection_missing_apply {
+    static_assert(always_false<Event>,
+                  "orchestrix: a decision projection (named as 'Projection' in the instantiation above) has no "
+                  "`void apply(const Event&)` for one of its event_types (named as 'Event'): add one, or remove "
+                  "the event type from event_types");
+};
+
+template <class Projection, class StoreEvents, class List>
+struct projection_events_ok : std::false_type {};
+template <class Projection, class StoreEvents, class... Es>
+struct projection_events_ok<Projection, StoreEvents, std::variant<Es...>>
+    : std::bool_constant<((alternative_of<Es, StoreEvents> && requires(Projection& p, const Es& e) {
+    p.apply(e); }) &&
+                          ...)> {};
+
+// Explains, event type by event type, why `Projection` is not a decision projection over `StoreEvents`: call
+// `explain_projection` (not in a constant expression, so that the compiler reports the helper's
+// static_assert alone).
+template <class Projection, class StoreEvents, class List>
+struct explain_projection_events;
+template <class Projection, class StoreEvents, class... Es>
+struct explain_projection_events<Projection, StoreEvents, std::variant<Es...>> {
+    template <class E>
+    static void one() noexcept {
+        if constexpr (!alternative_of<E, StoreEvents>) {
+            (void)sizeof(projection_event_not_in_store<Projection, E>);
+        } else if constexpr (!requires(Projection & p, const E& e) { p.apply(e); }) {
+            (void)sizeof(projection_missing_apply<Projection, E>);
+        }
+    }
+    static void check() noexcept { (one<Es>(), ...); }
+};
+
+template <class Projection, class StoreEvents>
+void explain_projection() noexcept {
+    if constexpr (!has_event_types<Projection>) {
+        (void)sizeof(projection_without_event_types<Projection>);
+    } else {
+        explain_projection_events<Projection, StoreEvents, typename Projection::event_types>::check();
+    }
+}
+
+template <class List>
+struct event_type_names;
+template <class... Es>
+struct event_type_names<std::variant<Es...>> {
+    static std::vector<std::string> get() { return {std::string(event_name<Es>)...}; }
+};
+
+// The tags a projection reads (none if it declares no `tags()`).
+template <class Projection>
+std::vector<std::string> projection_tags(const Projection& p) {
+    std::vector<std::string> out;
+    if constexpr (has_projection_tags<Projection>) {
+        for (const auto& t : p.tags()) out.emplace_back(std::string_view(t));
+    }
+    return out;
+}
+
+template <class Tags>
+bool carries_all(const Tags& event_tags, const std::vector<std::string>& wanted) {
+    for (const std::string& w : wanted) {
+        bool found = false;
+        for (const auto& t : event_tags) {
+            if (std::string_view(t) == w) {
+                found = true;
+                break;
+            }
+        }
+        if (!found) return false;
+    }
+    return true;
+}
+
+template <class Events, class Result>
+void add_decided(std::vector<EventEnvelope<Events>>& out, Result&& result) {
+    using R = std::remove_cvref_t<Result>;
+    if constexpr (std::is_same_v<R, EventEnvelope<Events>> || std::is_same_v<R, Events> || alternative_of<R, Events>) {
+        out.emplace_back(std::forward<Result>(result));
+    } else if constexpr (requires {
+                             typename R::value_type;
+                             result.has_value();
+                         }) { // std::optional
+        if (result.has_value()) add_decided<Events>(out, *std::forward<Result>(result));
+    } else if constexpr (iterable<R>) {
+        for (auto&& e : result) add_decided<Events>(out, e);
+    } else {
+        static_assert(always_false<R>,
+                      "orchestrix::DecisionRepository::execute: the decision returned a type that is not an event "
+                      "of the store; return an event, the store's event variant, an std::optional or a "
+                      "std::vector of them (empty to store nothing)");
+    }
+}
+
+} // namespace detail
+
+/// A decision projection: a small state folded from the events a decision needs, declared as
+///
+///     struct CourseCapacity {
+///         using event_types = std::variant<CourseDefined, CourseCapacityChanged>; // the events it reads
+///         std::string course_id;                                                 // which ones: ...
+///         auto tags() const { return std::array{orchestrix::tag("course", course_id)}; } // ... tagged so
+///         std::int64_t capacity = 0;
+///         void apply(const CourseDefined& e) { capacity = e.capacity; }           // one per event type
+///         void apply(const CourseCapacityChanged& e) { capacity = e.capacity; }
+///     };
+///
+/// Its query item is (its `event_types`, its `tags()`): events of any of those types carrying all of those
+/// tags (any tags if it declares no `tags()`). An event type without `apply`, or one the store does not hold,
+/// is a compile error naming it.
+template <class P, class StoreEvents>
+concept decision_projection = std::copy_constructible<P> && detail::has_event_types<P> &&
+    detail::projection_events_ok<P, StoreEvents, typename P::event_types>::value;
+
+/// The query item a projection reads.
+template <class Projection>
+[[nodiscard]] QueryItem projection_query_item(const Projection& p) {
+    return QueryItem{detail::event_type_names<typename Projection::event_types>::get(), detail::projection_tags(p)};
+}
+
+/// The state of one decision: its projections folded from the store, the query they were read with and the
+/// position the read covers. `DecisionRepository::append` makes its append conditional on both.
+template <class... Projections>
+struct Decision {
+    std::tuple<Projections...> state;
+    Query query;
+    position_t position = 0;
+
+    /// The `AppendCondition` that stores a decision made on this state only if it still holds.
+    [[nodiscard]] AppendCondition condition() const { return AppendCondition{query, position}; }
+};
+
+/// Reads, decides and appends decisions that span streams: the DCB counterpart of `Repository`.
+///
+/// `load(projections...)` reads the events of the projections' query (one read, in global order) and
+/// applies each to every projection whose event types and tags it matches. `append(stream, events,
+/// decision)` appends to `stream` on the condition that no event matching the decision's query was stored
+/// after the position it read (`AppendConditionError` otherwise). `execute(stream, projections, decide)`
+/// does both and, on a conflict, reads and decides again, as `Repository::execute` does (`RetryPolicy`).
+template <class Store>
+class DecisionRepository {
+    static_assert(event_store<Store>, "DecisionRepository<Store>: Store must be an orchestrix event store");
+    static constexpr bool usable = dcb_event_store<Store>;
+
+public:
+    using store_type = Store;
+    using event_type = typename Store::event_type;
+    using envelope_type = EventEnvelope<event_type>;
+
+    explicit DecisionRepository(Store& store) noexcept : store_(&store) {
+        if constexpr (!tagged_event_variant<event_type>) {
+            detail::explain_tagged_variant<event_type>::check();
+        } else {
+            static_assert(usable, "DecisionRepository<Store>: Store must be a dcb_event_store (read(query, after, "
+                                  "max_count) and a conditional append), as InMemoryEventStore, SqliteEventStore "
+                                  "and PostgresEventStore are");
+        }
+    }
+
+    /// Folds `projections` (each starting as given: its ids set, its state empty) from the store.
+    template <class... Projections>
+    [[nodiscard]] Decision<Projections...> load(Projections... projections) const {
+        static_assert(sizeof...(Projections) > 0, "DecisionRepository::load: pass at least one projection");
+        Decision<Projections...> decision{std::tuple<Projections...>(std::move(projections)...), Query::all(), 0};
+        if constexpr (!(decision_projection<Projections, event_type> && ...)) {
+            (detail::explain_projection<Projections, event_type>(), ...);
+        } else if constexpr (usable) {
+            read_into(decision);
+        }
+        return decision;
+    }
+
+private:
+    template <class... Projections>
+    void read_into(Decision<Projections...>& decision) const {
+        std::vector<QueryItem> items;
+        std::apply([&](const auto&... p) { (items.push_back(projection_query_item(p)), ...); }, decision.state);
+        std::array<std::vector<std::string>, sizeof...(Projections)> tags;
+        for (std::size_t i = 0; i < items.size(); ++i) tags[i] = items[i].tags;
+        decision.query = Query::of(std::move(items));
+        // Whether a projection reading events of type E filters them by tag (else their tags are not built).
+        const auto needs_tags = [&]<class E, std::size_t... I>(std::index_sequence<I...>) {
+            return ((alternative_of<E, typename std::tuple_element_t<I, std::tuple<Projections...>>::event_types> &&
+                     !tags[I].empty()) ||
+                    ...);
+        };
+        decision.position = store_->visit(decision.query, 0, [&](const RecordedEventView<event_type>& e) {
+            std::visit(
+                [&](const auto& event) {
+                    using E = std::remove_cvref_t<decltype(event)>;
+                    if (needs_tags.template operator()<E>(std::index_sequence_for<Projections...>{})) {
+                        const auto& event_tags = tags_of(event);
+                        apply_to<E>(decision.state, event, event_tags, tags, std::index_sequence_for<Projections...>{});
+                    } else { // no projection of this type filters by tag: the event's own tags are not needed
+                        apply_to<E>(decision.state, event, no_tags, tags, std::index_sequence_for<Projections...>{});
+                    }
+                },
+                e.event());
+        });
+    }
+
+public:
+    /// Appends `events` to `stream` (any expected version) if no event matching `decision.query` was stored
+    /// after `decision.position`. Throws `AppendConditionError` otherwise; nothing is written then.
+    template <class... Projections>
+    AppendResult append(std::string_view stream, std::span<const envelope_type> events,
+                        const Decision<Projections...>& decision) {
+        return store_->append(stream, events, ExpectedVersion::any(), decision.condition());
+    }
+
+    /// Loads `projections`, calls `decide(const Projections&...)` and appends what it returns (an event, the
+    /// store's event variant, an envelope, an `std::optional` or a `std::vector` of them; nothing appended if
+    /// empty) to `stream` on the decision's condition. On `AppendConditionError` it waits as `retry` says and
+    /// starts over, up to `retry.max_attempts` attempts; the last conflict is rethrown. Whatever `decide`
+    /// throws (a refusal) propagates at once.
+    template <class... Projections, class Decide>
+    CommandResult execute(std::string_view stream, std::tuple<Projections...> projections, Decide&& decide,
+                          const RetryPolicy& retry = {}) {
+        static_assert(std::is_invocable_v<Decide&, const Projections&...>,
+                      "DecisionRepository::execute: `decide` must take the projections, in order, as "
+                      "`const Projection&...`");
+        const std::uint32_t attempts = retry.max_attempts == 0 ? 1 : retry.max_attempts;
+        for (std::uint32_t attempt = 1;; ++attempt) {
+            Decision<Projections...> decision = std::apply([&](const auto&... p) { return load(p...); }, projections);
+            std::vector<envelope_type> events;
+            detail::add_decided<event_type>(events, std::apply(decide, std::as_const(decision.state)));
+            try {
+                const AppendCondition condition{std::move(decision.query), decision.position}; // not copied
+                return CommandResult{
+                    store_->append(stream, std::span<const envelope_type>(events), ExpectedVersion::any(), condition),
+                    attempt};
+            } catch (const AppendConditionError&) {
+                if (attempt >= attempts) throw;
+            }
+            retry.wait(retry.delay(attempt));
+        }
+    }
+
+    [[nodiscard]] Store& store() const noexcept { return *store_; }
+
+private:
+    template <class E, class State, class EventTags, std::size_t N, std::size_t... I>
+    static void apply_to(State& state, const E& event, const EventTags& event_tags,
+                         const std::array<std::vector<std::string>, N>& tags, std::index_sequence<I...>) {
+        (apply_one<E, I>(std::get<I>(state), event, event_tags, tags[I]), ...);
+    }
+
+    template <class E, std::size_t I, class Projection, class EventTags>
+    static void apply_one(Projection& p, const E& event, const EventTags& event_tags,
+                          const std::vector<std::string>& wanted) {
+        if constexpr (alternative_of<E, typename Projection::event_types>) {
+            if (detail::carries_all(event_tags, wanted)) p.apply(event);
+        }
+    }
+
+    Store* store_;
+};
+
+} // namespace orchestrix
