@@ -39,4 +39,5 @@
 #include <orchestrix/json/errors.hpp>
 #include <orchestrix/json/field.hpp>
 #include <orchestrix/json/rfc3339.hpp>
+#include <orchestrix/json/saga.hpp>
 #include <orchestrix/json/state_codec.hpp>

@@ -24,6 +24,7 @@
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
 #include <orchestrix/core/repository.hpp>
+#include <orchestrix/core/saga_events.hpp>
 #include <orchestrix/core/snapshot.hpp>
 #include <orchestrix/core/uuid.hpp>
 

@@ -8,5 +8,6 @@
 
 #include <orchestrix/postgres/checkpoint_store.hpp>
 #include <orchestrix/postgres/connection.hpp>
+#include <orchestrix/postgres/deadline_store.hpp>
 #include <orchestrix/postgres/errors.hpp>
 #include <orchestrix/postgres/event_store.hpp>

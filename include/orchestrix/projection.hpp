@@ -10,4 +10,5 @@
 #include <orchestrix/projection/options.hpp>
 #include <orchestrix/projection/process_manager.hpp>
 #include <orchestrix/projection/projection.hpp>
+#include <orchestrix/projection/saga.hpp>
 #include <orchestrix/projection/subscription.hpp>

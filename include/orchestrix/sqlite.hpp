@@ -8,5 +8,6 @@
 
 #include <orchestrix/sqlite/checkpoint_store.hpp>
 #include <orchestrix/sqlite/connection.hpp>
+#include <orchestrix/sqlite/deadline_store.hpp>
 #include <orchestrix/sqlite/errors.hpp>
 #include <orchestrix/sqlite/event_store.hpp>
