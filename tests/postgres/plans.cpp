@@ -118,48 +118,6 @@ private:
     std::uint64_t head_ = 0;
 };
 
-// `orchestrix_append` as orchestrix 0.1 created it (no settings, a plan per session kept from wherever the
-// table was), for the upgrade test.
-constexpr const char* previous_append_function = R"sql(
-CREATE OR REPLACE FUNCTION orchestrix_append(
-    p_stream text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
-    p_schema_versions integer[], p_payloads text[], p_metadata text[])
-RETURNS TABLE (status integer, stream_version bigint, first_position bigint, last_position bigint)
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_current bigint;
-    v_head    bigint;
-    v_count   bigint := cardinality(p_ids);
-    v_now     timestamptz;
-BEGIN
-    LOCK TABLE events IN EXCLUSIVE MODE;
-    SELECT coalesce(max(e.version), 0) INTO v_current FROM events e WHERE e.stream_id = p_stream;
-    IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (p_ids)) THEN
-        RETURN QUERY SELECT 2, v_current, 0::bigint, 0::bigint;
-        RETURN;
-    END IF;
-    IF NOT (p_kind = 0 OR (p_kind = 1 AND v_current = 0) OR (p_kind = 2 AND v_current > 0)
-            OR (p_kind = 3 AND v_current = p_expected)) THEN
-        RETURN QUERY SELECT 1, v_current, 0::bigint, 0::bigint;
-        RETURN;
-    END IF;
-    SELECT coalesce(max(e.position), 0) INTO v_head FROM events e;
-    IF v_count > 9223372036854775807 - v_current OR v_count > 9223372036854775807 - v_head THEN
-        RETURN QUERY SELECT 3, v_current, v_head, 0::bigint;
-        RETURN;
-    END IF;
-    v_now := clock_timestamp();
-    INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
-                        recorded_at)
-    SELECT v_head + u.n, p_stream, v_current + u.n, u.id, u.type, u.sv, u.payload::json, u.meta::json, v_now
-    FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
-         WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
-    PERFORM pg_notify('orchestrix_events', (v_head + v_count)::text);
-    RETURN QUERY SELECT 0, v_current + v_count, v_head + 1, v_head + v_count;
-END
-$fn$;
-)sql";
-
 } // namespace
 
 TEST_CASE("postgres plans: appends, retries and conflicts never scan the events table sequentially") {
@@ -207,7 +165,7 @@ TEST_CASE("postgres plans: a database made by the previous version works, and ge
     const std::string url = test_support::fresh_postgres_database();
     Raw raw(url);
     raw.script(orchestrix::detail::postgres::schema_sql);
-    raw.script(previous_append_function);
+    raw.script(test_support::previous_append_function);
     const std::string settings =
         "SELECT coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = "
         "'orchestrix_append(text, integer, bigint, uuid[], text[], integer[], text[], text[])'::regprocedure";

@@ -213,8 +213,10 @@ struct is_raw_visitor<RawVisitor<F>> : std::true_type {};
 /// The public calls of a durable event store that do not touch its database, written once on top of what
 /// `Derived` (`SqliteEventStore`, `PostgresEventStore`) implements:
 ///
-/// - `AppendResult append(std::string_view, std::span<const EventEnvelope<Events>>, ExpectedVersion)`,
-///   public (the derived class brings this class's other `append` in with a using-declaration);
+/// - `AppendResult append_batch(std::string_view stream, std::span<const EventEnvelope<Events>> events,
+///   ExpectedVersion expected, const AppendCondition* condition)`, which may be private (this class is a
+///   friend): the append of `event_store` and, when `condition` is set (only for tagged events), the
+///   conditional append of `dcb_event_store`; this class's `append` overloads all end there;
 /// - `const Codec& codec() const`, public;
 /// - `std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version,
 ///   std::uint64_t max_count, Visitor& visitor) const` and `std::uint64_t visit_all_rows(position_t
@@ -239,6 +241,34 @@ public:
     using envelope_type = EventEnvelope<Events>;
     using recorded_type = RecordedEvent<Events>;
     using view_type = RecordedEventView<Events>;
+
+    /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`. Also
+    /// throws `EncodeError` for an event JSON cannot carry, and the store's `StoreError` if the database
+    /// fails; in every case nothing was written. For tagged events, stores each event's tags with it
+    /// (`InvalidArgumentError("events")` for a malformed tag, before anything is written).
+    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
+        return derived().append_batch(stream, events, expected, nullptr);
+    }
+
+    /// As `append(stream, events, expected)`, and refused with `AppendConditionError` (nothing written) if an
+    /// event matching `condition.fail_if_events_match` is stored after `condition.after` (at all, if nothing):
+    /// checked in the append's transaction, under the lock that orders appends, after the expected version
+    /// and the idempotent retry (a retry of a stored batch returns the original result without checking the
+    /// condition). Throws `InvalidArgumentError("query")` if the query names a type that is not one of
+    /// `Events`. An empty batch writes nothing and checks nothing.
+    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
+                        const AppendCondition& condition) requires tagged_event_variant<Events> {
+        return derived().append_batch(stream, events, expected, &condition);
+    }
+
+    // A store of untagged events has no conditional append: this says why at compile time (a template, so
+    // that an explicit instantiation of the store does not instantiate it).
+    template <std::same_as<AppendCondition> Condition>
+    AppendResult append(std::string_view, std::span<const envelope_type>, ExpectedVersion,
+                        const Condition&) requires(!tagged_event_variant<Events>) {
+        untagged_events<Condition>();
+        return {};
+    }
 
     /// As `append(stream, std::span<const EventEnvelope<Events>>, expected)`, for a braced list of envelopes.
     AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,

@@ -195,37 +195,8 @@ public:
     SqliteEventStore(const SqliteEventStore&) = delete;
     SqliteEventStore& operator=(const SqliteEventStore&) = delete;
 
-    /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`.
-    /// Also throws `EncodeError` for an event JSON cannot carry and `SqliteError` if SQLite fails; in every
-    /// case nothing was written. For tagged events, stores each event's tags with it
-    /// (`InvalidArgumentError("events")` for a malformed tag, before anything is written).
-    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
-        return append_batch(stream, events, expected, nullptr);
-    }
-
-    /// As `append(stream, events, expected)`, and refused with `AppendConditionError` (nothing written) if
-    /// an event matching `condition.fail_if_events_match` is stored after `condition.after` (at all, if
-    /// nothing): checked in the append's write transaction, after the expected version and the idempotent
-    /// retry (a retry of a stored batch returns the original result without checking the condition).
-    /// Throws `InvalidArgumentError("query")` if the query names a type that is not one of `Events`. An
-    /// empty batch writes nothing and checks nothing.
-    AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
-                        const AppendCondition& condition) requires tagged_event_variant<Events> {
-        return append_batch(stream, events, expected, &condition);
-    }
-
-    // A store of untagged events has no conditional append: this says why at compile time (a template, so
-    // that an explicit instantiation of the store does not instantiate it).
-    template <std::same_as<AppendCondition> Condition>
-    AppendResult append(std::string_view, std::span<const envelope_type>, ExpectedVersion,
-                        const Condition&) requires(!tagged_event_variant<Events>) {
-        base_type::template untagged_events<Condition>();
-        return {};
-    }
-
-    // `append` of a braced list, `read_stream`, `read_all`, `visit_stream`, `visit_all`, and `read` and `visit`
-    // by query: `DurableStoreBase`.
-    using base_type::append;
+    // `append` (plain and conditional, of a span, a braced list or plain events), `read_stream`, `read_all`,
+    // `visit_stream`, `visit_all`, and `read` and `visit` by query: `DurableStoreBase`, on `append_batch` below.
 
     /// The stream's current version: 0 if it does not exist.
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
