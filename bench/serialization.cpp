@@ -49,7 +49,7 @@ const Event small_event = Deposited{"acc-000001", 12345};
 
 void codec_encode(benchmark::State& state) {
     const orchestrix::JsonCodec<Event> codec;
-    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), "", "", {}};
+    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), "", "", {}, {}};
     for (auto _ : state) {
         auto row = codec.serialize(small_event, metadata);
         benchmark::DoNotOptimize(row.payload.data());
@@ -57,7 +57,7 @@ void codec_encode(benchmark::State& state) {
 }
 
 void baseline_encode(benchmark::State& state) {
-    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), "", "", {}};
+    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), "", "", {}, {}};
     for (auto _ : state) {
         const auto& e = std::get<Deposited>(small_event);
         std::string payload = nlohmann::json{{"account_id", e.account_id}, {"amount", e.amount}}.dump();

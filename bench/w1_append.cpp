@@ -2,6 +2,8 @@
 // The library (InMemoryEventStore) against a hand-written baseline: an unordered_map from stream id to a
 // std::vector<Event> with the same version check. Both get their events prepared before timing.
 // scaling/append/{library,baseline}/N: N = 1,000 .. 1,000,000 single-event appends to one stream, on both sides.
+// W1/append/library-observed: the library with an observer attached that does nothing (the cost of the hooks'
+// clock reads and virtual calls; without an observer they cost a pointer test).
 
 #include "workload.hpp"
 
@@ -43,12 +45,16 @@ W1Input make_input(int per_append) {
     return input;
 }
 
-void library_append(benchmark::State& state) {
+// An observer that ignores everything it is told.
+class NoopObserver final : public orchestrix::Observer {};
+
+void append_w1(benchmark::State& state, orchestrix::Observer* observer) {
     const int per_append = static_cast<int>(state.range(0));
     const W1Input input = make_input(per_append);
     for (auto _ : state) {
         state.PauseTiming();
         auto store = std::make_unique<Store>();
+        store->observe(observer);
         state.ResumeTiming();
         for (std::size_t r = 0; r < input.batches.size(); ++r) {
             for (std::size_t s = 0; s < input.streams.size(); ++s) {
@@ -63,6 +69,13 @@ void library_append(benchmark::State& state) {
         state.ResumeTiming();
     }
     state.SetItemsProcessed(state.iterations() * w1_streams * w1_events_per_stream);
+}
+
+void library_append(benchmark::State& state) { append_w1(state, nullptr); }
+
+void library_append_observed(benchmark::State& state) {
+    NoopObserver observer;
+    append_w1(state, &observer);
 }
 
 struct string_hash {
@@ -199,6 +212,7 @@ void baseline_append_one_stream(benchmark::State& state) {
 } // namespace
 
 BENCHMARK(library_append)->Name("W1/append/library")->Arg(1)->Arg(10)->Unit(benchmark::kMillisecond);
+BENCHMARK(library_append_observed)->Name("W1/append/library-observed")->Arg(1)->Arg(10)->Unit(benchmark::kMillisecond);
 BENCHMARK(baseline_append)->Name("W1/append/baseline")->Arg(1)->Arg(10)->Unit(benchmark::kMillisecond);
 BENCHMARK(baseline_append_with_ids)
     ->Name("W1/append/baseline-with-id-index")

@@ -5,7 +5,8 @@
 # components, and cmake/OrchestrixLayering.cmake checks every #include line against it.
 #
 #   module       may use (its own folder, detail/ and these modules, with what they may use)   packages
-set(ORCHESTRIX_MODULES core validation memory async projection json format testing durable sqlite postgres)
+set(ORCHESTRIX_MODULES core validation memory async projection json format testing durable sqlite postgres
+    prometheus opentelemetry)
 
 set(ORCHESTRIX_MODULE_core_DEPENDS "")
 set(ORCHESTRIX_MODULE_validation_DEPENDS core)
@@ -18,6 +19,12 @@ set(ORCHESTRIX_MODULE_testing_DEPENDS core)
 set(ORCHESTRIX_MODULE_durable_DEPENDS core json)
 set(ORCHESTRIX_MODULE_sqlite_DEPENDS durable projection)
 set(ORCHESTRIX_MODULE_postgres_DEPENDS durable projection)
+set(ORCHESTRIX_MODULE_prometheus_DEPENDS core)
+set(ORCHESTRIX_MODULE_opentelemetry_DEPENDS core)
+
+# Modules that ORCHESTRIX_REQUIRED_MODULES=all leaves out: their package is in no Debian or Ubuntu release (it is
+# built from source), so `all` would fail on every machine that has not built it. Name them to require them.
+set(ORCHESTRIX_OPT_IN_MODULES opentelemetry)
 
 # The packages a module needs directly: find_package names, the targets they provide, and where to get them.
 set(ORCHESTRIX_MODULE_core_PACKAGES Threads)
@@ -26,6 +33,7 @@ set(ORCHESTRIX_MODULE_format_PACKAGES fmt)
 set(ORCHESTRIX_MODULE_testing_PACKAGES fmt nlohmann_json)
 set(ORCHESTRIX_MODULE_sqlite_PACKAGES SQLite3)
 set(ORCHESTRIX_MODULE_postgres_PACKAGES PostgreSQL)
+set(ORCHESTRIX_MODULE_opentelemetry_PACKAGES opentelemetry-cpp)
 
 set(ORCHESTRIX_PACKAGE_Threads_TARGET Threads::Threads)
 set(ORCHESTRIX_PACKAGE_nlohmann_json_TARGET nlohmann_json::nlohmann_json)
@@ -38,6 +46,9 @@ set(ORCHESTRIX_PACKAGE_SQLite3_TARGET SQLite::SQLite3)
 set(ORCHESTRIX_PACKAGE_SQLite3_PROVIDER "Debian/Ubuntu: libsqlite3-dev; vcpkg: sqlite3")
 set(ORCHESTRIX_PACKAGE_PostgreSQL_TARGET PostgreSQL::PostgreSQL)
 set(ORCHESTRIX_PACKAGE_PostgreSQL_PROVIDER "Debian/Ubuntu: libpq-dev; vcpkg: libpq")
+set(ORCHESTRIX_PACKAGE_opentelemetry-cpp_TARGET opentelemetry-cpp::api)
+set(ORCHESTRIX_PACKAGE_opentelemetry-cpp_PROVIDER
+    "not in Debian/Ubuntu: build it from source as docs/operations.md shows, or vcpkg: opentelemetry-cpp")
 
 # orchestrix_module_closure(<module> <out-var>): the module and every module it may use, directly or not.
 function(orchestrix_module_closure module out)

@@ -148,7 +148,7 @@ Envelope envelope(Input& in) {
         event = MoneyWithdrawn{text(in), amount(in)};
         break;
     }
-    orchestrix::Metadata metadata{event_id(in), {}, {}, {}};
+    orchestrix::Metadata metadata{event_id(in), {}, {}, {}, {}};
     if (in.byte() % 4 == 0) {
         metadata.correlation_id = text(in);
         metadata.causation_id = text(in);

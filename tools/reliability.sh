@@ -92,7 +92,8 @@ PY
         for f in tests/json/codec.cpp tests/json/repository_snapshots.cpp tests/memory/application.cpp \
                  tests/async/bus.cpp tests/sqlite/event_store.cpp \
                  tests/postgres/event_store.cpp tests/testing/aggregate_fixture.cpp \
-                 tests/projection/projection.cpp tests/sqlite/checkpoint_store.cpp; do
+                 tests/projection/projection.cpp tests/sqlite/checkpoint_store.cpp \
+                 tests/json/cloudevents.cpp tests/prometheus/end_to_end.cpp; do
             [ -f "$f" ] && units+=$'\n'"$f"
         done
     fi

@@ -50,7 +50,7 @@ int main() {
 
     // New events are written at the current schema version.
     const auto new_row = codec.serialize(AccountEvent{MoneyDeposited{100, "USD"}},
-                                         orchestrix::Metadata{orchestrix::Uuid::generate(), "", "", {}});
+                                         orchestrix::Metadata{orchestrix::Uuid::generate(), "", "", {}, {}});
     fmt::print("v{} row {}\n", new_row.schema_version, new_row.payload);
     const auto round_trip = codec.deserialize_event(new_row.type, new_row.schema_version, new_row.payload);
 

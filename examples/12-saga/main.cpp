@@ -103,7 +103,7 @@ void serve(orchestrix::CommandBus& bus, Store& store, std::map<std::string, std:
            std::vector<orchestrix::Subscription>& keep) {
     const auto once = [&store](const std::string& stream, Event e, const std::string& id) {
         store.append(stream,
-                     {orchestrix::EventEnvelope<Event>{std::move(e), {*orchestrix::Uuid::parse(id), {}, {}, {}}}},
+                     {orchestrix::EventEnvelope<Event>{std::move(e), {*orchestrix::Uuid::parse(id), {}, {}, {}, {}}}},
                      orchestrix::ExpectedVersion::any());
     };
     keep.push_back(bus.register_handler<MoveMoney>([&, once](const MoveMoney& c) {

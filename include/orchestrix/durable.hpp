@@ -6,5 +6,6 @@
 // CMake target orchestrix::durable).
 
 #include <orchestrix/durable/errors.hpp>
+#include <orchestrix/durable/inspection.hpp>
 #include <orchestrix/durable/query_sql.hpp>
 #include <orchestrix/durable/store_base.hpp>

@@ -21,7 +21,8 @@
 //       SerializedEvent row = codec.serialize(envelope);    // {type, schema_version, payload, metadata} texts
 //       RecordedEvent<AccountEvent> r =
 //           codec.deserialize(row, stream_id, version, position, recorded_at);
-//   `metadata` is `{"event_id": "<uuid>", "correlation_id": "...", "causation_id": "..."}`; the stream id,
+//   `metadata` is `{"event_id": "<uuid>", "correlation_id": "...", "causation_id": "..."}` (plus
+//   `"traceparent": "00-..."` for an event with a trace context); the stream id,
 //   version, position and recording time are the store's own columns. Encoding is deterministic (sorted
 //   keys). In whole-document encodings (`encode(RecordedEvent)`), `recorded_at` is RFC 3339 UTC with
 //   microseconds ("2024-05-01T12:34:56.123456Z").
@@ -32,8 +33,14 @@
 //   NLOHMANN_DEFINE_TYPE_INTRUSIVE(Cart, items_, total_) so they can see private state), with the same
 //   strictness as events. States of older snapshot schema versions are upcast by registered upcasters
 //   (JSON k -> k + 1): `json_state_codec<Cart>().upcast(1, [](nlohmann::json& state) { ... })`.
+//
+// CloudEvents
+//   `to_cloudevent(recorded, codec)` / `from_cloudevent(json, codec)` map recorded events to and from
+//   CloudEvents 1.0 (JSON format); `export_cloudevents` / `import_cloudevents` move whole stores as JSON
+//   Lines of them, and the `_raw` variants do so without compiled event types (docs/operations.md).
 
 #include <orchestrix/json/checked_conversion.hpp>
+#include <orchestrix/json/cloudevents.hpp>
 #include <orchestrix/json/codec.hpp>
 #include <orchestrix/json/document.hpp>
 #include <orchestrix/json/errors.hpp>

@@ -23,6 +23,7 @@
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/repository.hpp>
 #include <orchestrix/core/saga_events.hpp>
 #include <orchestrix/core/snapshot.hpp>

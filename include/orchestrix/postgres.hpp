@@ -11,3 +11,4 @@
 #include <orchestrix/postgres/deadline_store.hpp>
 #include <orchestrix/postgres/errors.hpp>
 #include <orchestrix/postgres/event_store.hpp>
+#include <orchestrix/postgres/inspector.hpp>

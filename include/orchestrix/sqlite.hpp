@@ -11,3 +11,4 @@
 #include <orchestrix/sqlite/deadline_store.hpp>
 #include <orchestrix/sqlite/errors.hpp>
 #include <orchestrix/sqlite/event_store.hpp>
+#include <orchestrix/sqlite/inspector.hpp>

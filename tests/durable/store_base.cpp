@@ -51,7 +51,7 @@ static_assert(orchestrix::event_codec<OddCodec, AccountEvent>);
 TEST_CASE("durable store: a stored row is the same event as a retried one by bytes, or once decoded") {
     const Codec codec;
     const AccountEvent event = MoneyDeposited{"acc", 5};
-    const auto encoded = codec.serialize(event, orchestrix::Metadata{orchestrix::Uuid::generate(), {}, {}, {}});
+    const auto encoded = codec.serialize(event, orchestrix::Metadata{orchestrix::Uuid::generate(), {}, {}, {}, {}});
     const StoredEventRow same{"acc", 1, 1, encoded.type, encoded.schema_version, encoded.payload};
     CHECK(orchestrix::durable::same_event<AccountEvent>(codec, same, event, encoded));
 

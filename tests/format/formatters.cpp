@@ -24,7 +24,7 @@ TEST_CASE("format: ids, expected versions and append results") {
 TEST_CASE("format: a recorded event shows type, version, stream, position and id") {
     const auto id = *orchestrix::Uuid::parse("01890a5d-ac96-774b-bcce-b302099a8057");
     const orchestrix::RecordedEvent<AccountEvent> recorded{
-        "account-7", 3, 12, MoneyDeposited{"7", 10}, {id, "", "", {}}};
+        "account-7", 3, 12, MoneyDeposited{"7", 10}, {id, "", "", {}, {}}};
     CHECK(fmt::format("{}", recorded) ==
           "account.deposited v3 of 'account-7' at position 12 (id 01890a5d-ac96-774b-bcce-b302099a8057)");
 }

@@ -125,7 +125,7 @@ TEST_CASE("serialization: thousands of random events of every type survive encod
         CHECK(codec.decode(codec.encode(event)) == event);
 
         // The four columns of a durable store.
-        const auto row = codec.serialize(event, orchestrix::Metadata{orchestrix::Uuid::generate(), "c", "d", {}});
+        const auto row = codec.serialize(event, orchestrix::Metadata{orchestrix::Uuid::generate(), "c", "d", {}, {}});
         CHECK(row.type == orchestrix::event_name_of(event));
         CHECK(codec.deserialize_event(row.type, row.schema_version, row.payload) == event);
     }
@@ -137,7 +137,7 @@ TEST_CASE("serialization: envelopes and recorded events keep every piece of meta
     const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
     for (int i = 0; i < 500; ++i) {
         const CodecEvent event = random_event(rng, i % 4);
-        const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), random_text(rng), random_text(rng), {}};
+        const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), random_text(rng), random_text(rng), {}, {}};
 
         const orchestrix::EventEnvelope<CodecEvent> envelope{event, metadata};
         CHECK(codec.parse_envelope(codec.dump(envelope)) == envelope);
@@ -163,7 +163,7 @@ TEST_CASE("serialization: encoding is deterministic and names the type and schem
     CHECK(j.at("schema_version") == 3);
     CHECK(codec.dump(event) == codec.dump(event));
     const orchestrix::Metadata metadata{
-        *orchestrix::Uuid::parse("01890a5d-ac96-774b-bcce-b302099a8057"), "corr", "cause", {}};
+        *orchestrix::Uuid::parse("01890a5d-ac96-774b-bcce-b302099a8057"), "corr", "cause", {}, {}};
     const auto row = codec.serialize(event, metadata);
     CHECK(row.metadata ==
           R"({"causation_id":"cause","correlation_id":"corr","event_id":"01890a5d-ac96-774b-bcce-b302099a8057"})");
@@ -336,7 +336,7 @@ TEST_CASE("serialization: the durable-store API refuses bad columns with typed e
 TEST_CASE("serialization: recorded-event documents check stream id, version, position and time") {
     const Codec codec;
     orchestrix::RecordedEvent<CodecEvent> recorded{
-        "s", 1, 1, SessionEnded{}, {orchestrix::Uuid::generate(), "", "", {}}};
+        "s", 1, 1, SessionEnded{}, {orchestrix::Uuid::generate(), "", "", {}, {}}};
     const auto good = codec.encode(recorded);
     CHECK(codec.decode_recorded(good) == recorded);
     struct Case {
@@ -651,7 +651,7 @@ TEST_CASE("serialization: a recorded_at outside system_clock's range is an inval
     CHECK(orchestrix::from_rfc3339("1677-09-22T00:00:00Z").has_value());
     const Codec codec;
     nlohmann::json document = codec.encode(orchestrix::RecordedEvent<CodecEvent>{
-        "s", 1, 1, SessionEnded{}, orchestrix::Metadata{orchestrix::Uuid::generate(), {}, {}, {}}});
+        "s", 1, 1, SessionEnded{}, orchestrix::Metadata{orchestrix::Uuid::generate(), {}, {}, {}, {}}});
     document["recorded_at"] = "9999-12-31T23:59:59Z";
     const auto error = decode_error_of([&] { (void)codec.decode_recorded(document); });
     CHECK(error.kind() == Kind::invalid_value);

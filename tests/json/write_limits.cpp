@@ -40,7 +40,7 @@ using write_limits::Note;
 
 TEST_CASE("write limits: what serialize returns, deserialize reads", "[json][write]") {
     const orchestrix::JsonCodec<Events> codec;
-    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), "corr", "cause", {}};
+    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), "corr", "cause", {}, {}};
     const Note note{"h\xc3\xa9llo", nlohmann::json::array({1, 2.5, "x"})};
     const auto row = codec.serialize(Events{note}, metadata);
     const auto back = codec.deserialize(orchestrix::SerializedEventView(row), "s", 1, 1, {});
@@ -53,7 +53,7 @@ TEST_CASE("write limits: a text over max_bytes is too_large, naming the field an
     read.max_bytes = 100;
     const orchestrix::JsonCodec<Events> codec(read);
     CHECK(codec.write_options().max_bytes == 100);
-    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}};
+    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}, {}};
     CHECK_NOTHROW(codec.serialize(Events{Note{std::string(60, 'x'), nullptr}}, metadata));
     try {
         (void)codec.serialize(Events{Note{std::string(100, 'x'), nullptr}}, metadata);
@@ -65,7 +65,7 @@ TEST_CASE("write limits: a text over max_bytes is too_large, naming the field an
         CHECK(e.limit() == 100);
     }
     // The metadata text has the same limit.
-    const orchestrix::Metadata long_ids{orchestrix::Uuid::generate(), std::string(80, 'c'), {}, {}};
+    const orchestrix::Metadata long_ids{orchestrix::Uuid::generate(), std::string(80, 'c'), {}, {}, {}};
     try {
         (void)codec.serialize(Events{Note{"x", nullptr}}, long_ids);
         FAIL("metadata over the limit was serialized");
@@ -79,7 +79,7 @@ TEST_CASE("write limits: nesting over max_depth is too_deep at the first value t
     orchestrix::DecodeOptions read;
     read.max_depth = 4;
     const orchestrix::JsonCodec<Events> codec(read);
-    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}};
+    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}, {}};
     using nlohmann::json;
     // The payload object is level 1, the array in "doc" level 2: two more arrays reach 4.
     CHECK_NOTHROW(codec.serialize(Events{Note{"", json::array({json::array({json::array({1})})})}}, metadata));
@@ -96,7 +96,7 @@ TEST_CASE("write limits: nesting over max_depth is too_deep at the first value t
 
 TEST_CASE("write limits: an encoding the codec would not read back is not_decodable", "[json][write]") {
     const orchestrix::JsonCodec<Events> codec;
-    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}};
+    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}, {}};
     try {
         (void)codec.serialize(Events{write_limits::Level{3}}, metadata);
         FAIL("an event whose to_json and from_json disagree was serialized");
@@ -116,7 +116,7 @@ TEST_CASE("write limits: an encoding the codec would not read back is not_decoda
 
 TEST_CASE("write limits: invalid UTF-8 and NaN are not_representable", "[json][write]") {
     const orchestrix::JsonCodec<Events> codec;
-    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}};
+    const orchestrix::Metadata metadata{orchestrix::Uuid::generate(), {}, {}, {}, {}};
     try {
         (void)codec.serialize(Events{Note{"\xc3", nullptr}}, metadata);
         FAIL("invalid UTF-8 was serialized");

@@ -148,7 +148,7 @@ TEST_CASE("in-memory store: retries are recognised whatever order the ids were m
         return Uuid{bytes};
     };
     const auto event = [](const Uuid& event_id, int amount) {
-        return Envelope{MoneyDeposited{"acc", amount}, orchestrix::Metadata{event_id, {}, {}, {}}};
+        return Envelope{MoneyDeposited{"acc", amount}, orchestrix::Metadata{event_id, {}, {}, {}, {}}};
     };
     Store store;
     std::vector<Envelope> appended;

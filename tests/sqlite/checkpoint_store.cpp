@@ -4,6 +4,7 @@
 
 #include "support/catch.hpp"
 #include "support/env.hpp"
+#include "support/kill_loop.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
@@ -201,95 +202,29 @@ TEST_CASE("sqlite projection: exactly once while the projector is killed with SI
     const std::uint64_t seed = test_support::env_count("ORCHESTRIX_KILL_SEED", std::random_device{}());
     INFO("seed " << seed << " (replay: ORCHESTRIX_KILL_SEED=" << seed << ")");
     std::mt19937_64 random(seed);
-    std::vector<position_t> observed{0};
-    std::uint64_t appended = 0;
-    // Each child reports over a pipe: `started` once it has opened its databases, its checkpoint after each
-    // committed batch, `finished` when it caught up. A kill counts as landing mid-projection only if the child
-    // had started and not finished, and waitpid shows it died of that SIGKILL.
-    constexpr std::uint64_t started = ~std::uint64_t{0} - 1;
-    constexpr std::uint64_t finished = ~std::uint64_t{0};
-    std::uint64_t killed_projecting = 0; // SIGKILLs that landed after `started`, before `finished`
-    std::uint64_t killed_opening = 0;    // SIGKILLs that landed before `started`
-    std::uint64_t not_killed = 0;        // children that finished before the SIGKILL
-    for (std::uint64_t round = 0; round < rounds; ++round) {
-        // More events arrive between crashes: half of them before the first round, the rest spread out.
-        const std::uint64_t target =
-            round == 0 ? total / 2 : total / 2 + (total - total / 2) * round / (rounds - 1 == 0 ? 1 : rounds - 1);
-        if (target > appended) {
+    test_support::KillLoopResult result = test_support::kill_loop(
+        rounds, total, random,
+        [&](std::uint64_t first, std::uint64_t count) {
             Store store(events_path, quick);
-            append_deposits(store, appended, target - appended);
-            appended = target;
-        }
-        const auto batch = static_cast<std::uint64_t>(1 + random() % 64);
-        const std::uint64_t batches = (appended - observed.back() + batch - 1) / batch; // what the child has to do
-        int progress[2];
-        REQUIRE(::pipe(progress) == 0);
-        const pid_t child = ::fork();
-        REQUIRE(child >= 0);
-        if (child == 0) {
-            ::close(progress[0]);
-            const auto report = [&](std::uint64_t message) {
-                if (::write(progress[1], &message, sizeof message) != static_cast<ssize_t>(sizeof message)) ::_exit(4);
-            };
-            try {
-                Store store(events_path, quick);
-                Checkpoints model(model_path, quick);
-                Runner runner("exactly-once", store, model, project, {.batch_size = batch});
-                report(started);
-                while (runner.poll_once() != 0) report(runner.checkpoint());
-                report(finished);
-                ::_exit(0);
-            } catch (...) {
-                ::_exit(3);
-            }
-        }
-        ::close(progress[1]);
-        bool was_started = false;
-        bool was_finished = false;
-        std::uint64_t committed = 0; // batches the child reported committed
-        const auto next_report = [&] {
-            std::uint64_t message = 0;
-            if (::read(progress[0], &message, sizeof message) != static_cast<ssize_t>(sizeof message)) return false;
-            if (message == started) {
-                was_started = true;
-            } else if (message == finished) {
-                was_finished = true;
-            } else {
-                ++committed;
-            }
-            return true;
-        };
-        // A random moment: mostly while it projects (after a random number of its batches, fewer than it has
-        // to commit, and a random part of the next), sometimes while it opens its databases.
-        if (round % 5 != 4) {
-            const std::uint64_t wait_for_batches = batches == 0 ? 0 : random() % batches;
-            while ((!was_started || committed < wait_for_batches) && !was_finished && next_report()) {
-            }
-            std::this_thread::sleep_for(
-                std::chrono::microseconds(random() % 1'000 + test_support::env_count("ORCHESTRIX_KILL_EXTRA_US", 0)));
-        } else {
-            std::this_thread::sleep_for(std::chrono::microseconds(random() % 5'000));
-        }
-        ::kill(child, SIGKILL);
-        while (next_report()) { // the rest of its reports, up to its end
-        }
-        ::close(progress[0]);
-        int status = 0;
-        ::waitpid(child, &status, 0);
-        INFO("round " << round << ": batch size " << batch << ", " << batches << " batches to do, " << committed
-                      << " committed");
-        const bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-        CHECK((killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0)));
-        if (killed && was_started && !was_finished) {
-            ++killed_projecting;
-        } else if (killed && !was_started) {
-            ++killed_opening;
-        } else {
-            ++not_killed;
-        }
-        Checkpoints model(model_path, quick);
-        observed.push_back(model.load("exactly-once"));
-    }
+            append_deposits(store, first, count);
+        },
+        [&](std::uint64_t batch, const test_support::KillReporter& report) {
+            Store store(events_path, quick);
+            Checkpoints model(model_path, quick);
+            Runner runner("exactly-once", store, model, project, {.batch_size = batch});
+            report.started();
+            while (runner.poll_once() != 0) report.committed(runner.checkpoint());
+            report.finished();
+        },
+        [&] {
+            Checkpoints model(model_path, quick);
+            return model.load("exactly-once");
+        });
+    std::vector<std::uint64_t>& observed = result.observed;
+    const std::uint64_t appended = result.appended;
+    const std::uint64_t killed_projecting = result.killed_projecting;
+    const std::uint64_t killed_opening = result.killed_opening;
+    const std::uint64_t not_killed = result.not_killed;
     {
         Store store(events_path, quick);
         if (appended < total) append_deposits(store, appended, total - appended);

@@ -89,10 +89,10 @@ struct Fixture {
             }
             before = contents(store);
         }
-        batch = {
-            Envelope{MoneyDeposited{"account-1", 5}, {orchestrix::Uuid::generate(), "fault-test", {}, {}}},
-            Envelope{AccountOpened{"account-1", std::string(6000, 'x')}, {orchestrix::Uuid::generate(), {}, {}, {}}},
-            MoneyDeposited{"account-1", 7}, MoneyDeposited{"account-1", 9}};
+        batch = {Envelope{MoneyDeposited{"account-1", 5}, {orchestrix::Uuid::generate(), "fault-test", {}, {}, {}}},
+                 Envelope{AccountOpened{"account-1", std::string(6000, 'x')},
+                          {orchestrix::Uuid::generate(), {}, {}, {}, {}}},
+                 MoneyDeposited{"account-1", 7}, MoneyDeposited{"account-1", 9}};
         copy_database(baseline, work);
         {
             Store store(work, full_sync);

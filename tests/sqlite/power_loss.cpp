@@ -516,7 +516,7 @@ struct Workload {
                 }
                 const std::string correlation = "step-" + std::to_string(i);
                 step.batch.emplace_back(payload,
-                                        orchestrix::Metadata{orchestrix::Uuid::generate(), correlation, {}, {}});
+                                        orchestrix::Metadata{orchestrix::Uuid::generate(), correlation, {}, {}, {}});
                 step.rows.emplace_back(step.stream, version + j + 1, position + j + 1, payload,
                                        step.batch.back().metadata.event_id.to_string(), correlation);
             }

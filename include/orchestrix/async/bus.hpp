@@ -5,10 +5,12 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/detail/type_traits.hpp>
 #include <orchestrix/memory/bus_routing.hpp>
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -81,6 +84,11 @@ inline thread_local const void* running_async_bus = nullptr;
 /// A coroutine awaiting a completion resumes on the thread that finished the event (a worker), so it
 /// must not block there for long. Neither `shutdown` nor a blocking `publish` on a full bus may be called
 /// from one of the bus's own handlers: the first throws `orchestrix::Error`, the second can deadlock.
+///
+/// Observability: with an `Observer` attached (`observe`), every event accepted is reported once its
+/// completion is set (`on_publish`, bus "async_bus", timed from `publish` to then), every handler that threw
+/// as it finishes (`on_handler_failure`), and the handlers run on the workers inside the event's span
+/// "orchestrix.publish <type>", started by `publish` under the publisher's current trace (docs/operations.md).
 template <event_variant Events>
 class AsyncInMemoryBus {
 public:
@@ -165,8 +173,31 @@ public:
                           "RecordedEvent<Events>");
         }
         publication->name = event_name_of(publication->event());
+        if (observer_ != nullptr) [[unlikely]] {
+            publication->observer = observer_;
+            publication->started = detail::observer_clock::now();
+            publication->span = detail::start_publish_span(*observer_, "async_bus", publication->name);
+            publication->traced = publication->span.valid();
+            try {
+                return state_->publish(publication, overflow);
+            } catch (...) { // not accepted (QueueFullError, BusClosedError): no on_publish, the span ends failed
+                if (publication->traced) {
+                    const std::string error = detail::bus_error_message(std::current_exception());
+                    detail::end_publish_span(*observer_, publication->span, true, error);
+                }
+                throw;
+            }
+        }
         return state_->publish(std::move(publication), overflow);
     }
+
+    /// Attaches `observer` (nullptr detaches): each event published from now on is reported to it. Attach
+    /// before publishing; attaching is not synchronised with publishes running on other threads. The
+    /// observer is called from the workers and must outlive the bus (or its last accepted event).
+    void observe(Observer* observer) noexcept { observer_ = observer; }
+
+    /// The attached observer, or nullptr.
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
 
     /// Stops accepting events, waits until every accepted event has been delivered, then stops the
     /// workers. Idempotent. Throws `orchestrix::Error` if called from one of this bus's handlers.
@@ -208,7 +239,13 @@ private:
         std::string_view name;
         std::size_t remaining = 0;            // subscribers still to finish; guarded by State::mutex_
         std::vector<HandlerFailure> failures; // guarded by State::mutex_
+        std::size_t called = 0;               // handler calls finished; guarded by State::mutex_
         CompletionSource<void> done;
+        // With an observer attached when it was published: the observer, the start and the span.
+        Observer* observer = nullptr;
+        detail::observer_clock::time_point started{};
+        TraceContext span{};
+        bool traced = false; // `span` was started
 
         [[nodiscard]] const Events& event() const noexcept {
             return payload.index() == 0 ? *std::get_if<0>(&payload) : std::get_if<1>(&payload)->event;
@@ -308,6 +345,8 @@ private:
                 if (publication->payload.index() == 1) enqueue(slots_[routing::recorded_slot]);
                 if (publication->remaining == 0) {
                     lock.unlock();
+                    if (publication->observer != nullptr) [[unlikely]]
+                        report(*publication, 0, 0, {});
                     publication->done.set_value();
                     return completion;
                 }
@@ -368,6 +407,9 @@ private:
             Completion<void> result;
             std::exception_ptr error;
             try {
+                std::optional<TraceScope> scope;
+                if (publication->traced) [[unlikely]]
+                    scope.emplace(publication->span);
                 result = subscriber->handler(*publication);
             } catch (...) {
                 error = std::current_exception();
@@ -395,10 +437,14 @@ private:
                     bool ended_call) {
             std::optional<HandlerFailure> failure;
             if (error) failure = detail::describe_failure(publication->name, subscriber->id, std::move(error));
+            if (failure && publication->observer != nullptr) [[unlikely]]
+                detail::report_handler_failure(*publication->observer, "async_bus", publication->name,
+                                               failure->message);
             bool last = false;
             bool rescheduled = false;
             {
                 std::lock_guard lock(mutex_);
+                ++publication->called;
                 if (failure) publication->failures.push_back(std::move(*failure));
                 if (ended_call) subscriber->in_call = false;
                 if (subscriber->active && !subscriber->pending.empty()) {
@@ -417,13 +463,19 @@ private:
         // Sets the completion of a publication every subscriber has finished with, and frees its room.
         void complete(const publication_ptr& publication) {
             std::vector<HandlerFailure> failures;
+            std::size_t called = 0;
             {
                 std::lock_guard lock(mutex_);
                 failures = std::move(publication->failures);
+                called = publication->called;
                 --in_flight_;
                 ++completing_;
             }
             room_.notify_one();
+            if (publication->observer != nullptr) [[unlikely]] {
+                report(*publication, called, failures.size(),
+                       failures.empty() ? std::string_view{} : std::string_view(failures.front().message));
+            }
             if (failures.empty()) {
                 publication->done.set_value();
             } else {
@@ -436,6 +488,15 @@ private:
                 drained = closing_ && in_flight_ == 0 && completing_ == 0;
             }
             if (drained) drained_.notify_all();
+        }
+
+        // Ends the publication's span and reports it (`on_publish`), before its completion is set.
+        static void report(const Publication& publication, std::size_t called, std::size_t failures,
+                           std::string_view first_error) noexcept {
+            if (publication.traced)
+                detail::end_publish_span(*publication.observer, publication.span, failures != 0, first_error);
+            detail::report_publish(*publication.observer, "async_bus", publication.name, called, failures,
+                                   publication.started);
         }
 
         mutable std::mutex mutex_;
@@ -453,6 +514,7 @@ private:
     };
 
     std::shared_ptr<State> state_;
+    Observer* observer_ = nullptr;
     std::mutex shutdown_mutex_;
     std::vector<std::jthread> workers_;
 };

@@ -5,6 +5,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/memory/event_store.hpp>
 
 #include <cstddef>
@@ -86,6 +87,12 @@ public:
     [[nodiscard]] Completion<stream_version_t> stream_version_async(std::string stream) {
         return run([this, stream = std::move(stream)] { return store_.stream_version(stream); });
     }
+
+    /// Reports every append and read the store runs to `observer` (store kind "memory": the store underneath
+    /// reports them, on the thread that runs them); nullptr detaches. Not synchronized: attach before use.
+    void observe(Observer* observer) noexcept { store_.observe(observer); }
+    /// The attached observer (nullptr if none).
+    [[nodiscard]] Observer* observer() const noexcept { return store_.observer(); }
 
     /// Lets every operation issued so far finish, then stops the threads. Idempotent.
     void shutdown() { executor_.shutdown(); }

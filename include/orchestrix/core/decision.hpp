@@ -8,6 +8,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/repository.hpp>
 #include <orchestrix/detail/type_traits.hpp>
 
@@ -195,6 +196,10 @@ struct Decision {
 /// decision)` appends to `stream` on the condition that no event matching the decision's query was stored
 /// after the position it read (`AppendConditionError` otherwise). `execute(stream, projections, decide)`
 /// does both and, on a conflict, reads and decides again, as `Repository::execute` does (`RetryPolicy`).
+///
+/// `observe(&observer)` reports each `execute` (`on_command`, in a span "orchestrix.decision"), as
+/// `Repository` does. Appended events whose `Metadata::trace` is empty get the span's context, or the
+/// calling thread's `current_trace()`.
 template <class Store>
 class DecisionRepository {
     static_assert(event_store<Store>, "DecisionRepository<Store>: Store must be an orchestrix event store");
@@ -215,22 +220,35 @@ public:
         }
     }
 
+    /// Reports each `execute` to `observer` from now on; nullptr detaches. Not synchronized: attach before
+    /// the repository is used. The observer must outlive its use.
+    void observe(Observer* observer) noexcept { observer_ = observer; }
+    /// The attached observer (nullptr if none).
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
+
     /// Folds `projections` (each starting as given: its ids set, its state empty) from the store.
     template <class... Projections>
     [[nodiscard]] Decision<Projections...> load(Projections... projections) const {
+        std::uint64_t folded = 0;
+        return load_counted(folded, std::move(projections)...);
+    }
+
+private:
+    // `load`, adding the number of events read to `folded`.
+    template <class... Projections>
+    Decision<Projections...> load_counted(std::uint64_t& folded, Projections... projections) const {
         static_assert(sizeof...(Projections) > 0, "DecisionRepository::load: pass at least one projection");
         Decision<Projections...> decision{std::tuple<Projections...>(std::move(projections)...), Query::all(), 0};
         if constexpr (!(decision_projection<Projections, event_type> && ...)) {
             (detail::explain_projection<Projections, event_type>(), ...);
         } else if constexpr (usable) {
-            read_into(decision);
+            read_into(decision, folded);
         }
         return decision;
     }
 
-private:
     template <class... Projections>
-    void read_into(Decision<Projections...>& decision) const {
+    void read_into(Decision<Projections...>& decision, std::uint64_t& folded) const {
         std::vector<QueryItem> items;
         std::apply([&](const auto&... p) { (items.push_back(projection_query_item(p)), ...); }, decision.state);
         std::array<std::vector<std::string>, sizeof...(Projections)> tags;
@@ -243,6 +261,7 @@ private:
                     ...);
         };
         decision.position = store_->visit(decision.query, 0, [&](const RecordedEventView<event_type>& e) {
+            ++folded;
             std::visit(
                 [&](const auto& event) {
                     using E = std::remove_cvref_t<decltype(event)>;
@@ -259,11 +278,14 @@ private:
 
 public:
     /// Appends `events` to `stream` (any expected version) if no event matching `decision.query` was stored
-    /// after `decision.position`. Throws `AppendConditionError` otherwise; nothing is written then.
+    /// after `decision.position`. Throws `AppendConditionError` otherwise; nothing is written then. Events
+    /// whose `Metadata::trace` is empty are stored with the calling thread's `current_trace()`.
     template <class... Projections>
     AppendResult append(std::string_view stream, std::span<const envelope_type> events,
                         const Decision<Projections...>& decision) {
-        return store_->append(stream, events, ExpectedVersion::any(), decision.condition());
+        std::vector<envelope_type> storage; // filled only when a trace must be added
+        return store_->append(stream, detail::traced(events, current_trace(), storage), ExpectedVersion::any(),
+                              decision.condition());
     }
 
     /// Loads `projections`, calls `decide(const Projections&...)` and appends what it returns (an event, the
@@ -277,11 +299,41 @@ public:
         static_assert(std::is_invocable_v<Decide&, const Projections&...>,
                       "DecisionRepository::execute: `decide` must take the projections, in order, as "
                       "`const Projection&...`");
+        if (observer_ != nullptr) [[unlikely]] {
+            return detail::observed_command<AppendConditionError>(
+                *observer_, "orchestrix.decision", {}, stream, [&](detail::CommandProgress& progress) {
+                    return execute_attempts(stream, projections, decide, retry, progress);
+                });
+        }
+        detail::CommandProgress progress;
+        return execute_attempts(stream, projections, decide, retry, progress);
+    }
+
+    [[nodiscard]] Store& store() const noexcept { return *store_; }
+
+private:
+    // The attempts of `execute`, recording in `progress` how far they got.
+    template <class... Projections, class Decide>
+    CommandResult execute_attempts(std::string_view stream, const std::tuple<Projections...>& projections,
+                                   Decide& decide, const RetryPolicy& retry, detail::CommandProgress& progress) {
+        using Stage = detail::CommandProgress::Stage;
         const std::uint32_t attempts = retry.max_attempts == 0 ? 1 : retry.max_attempts;
         for (std::uint32_t attempt = 1;; ++attempt) {
-            Decision<Projections...> decision = std::apply([&](const auto&... p) { return load(p...); }, projections);
+            progress.attempts = attempt;
+            progress.stage = Stage::loading;
+            Decision<Projections...> decision =
+                std::apply([&](const auto&... p) { return load_counted(progress.replayed, p...); }, projections);
+            progress.stage = Stage::deciding;
             std::vector<envelope_type> events;
             detail::add_decided<event_type>(events, std::apply(decide, std::as_const(decision.state)));
+            progress.stage = Stage::saving;
+            // One thread_local read per attempt: the decision's span, or the caller's trace, reaches the events.
+            const TraceContext trace = current_trace();
+            if (trace.valid()) {
+                for (envelope_type& e : events) {
+                    if (!e.metadata.trace.valid()) e.metadata.trace = trace;
+                }
+            }
             try {
                 const AppendCondition condition{std::move(decision.query), decision.position}; // not copied
                 return CommandResult{
@@ -294,9 +346,6 @@ public:
         }
     }
 
-    [[nodiscard]] Store& store() const noexcept { return *store_; }
-
-private:
     template <class E, class State, class EventTags, std::size_t N, std::size_t... I>
     static void apply_to(State& state, const E& event, const EventTags& event_tags,
                          const std::array<std::vector<std::string>, N>& tags, std::index_sequence<I...>) {
@@ -312,6 +361,7 @@ private:
     }
 
     Store* store_;
+    Observer* observer_ = nullptr; // see observe()
 };
 
 } // namespace orchestrix

@@ -56,7 +56,8 @@ struct RawRecordedEvent {
     std::uint32_t schema_version = 0;
     /// The payload's JSON text.
     std::string payload{};
-    /// The metadata's JSON text: `{"event_id", "correlation_id", "causation_id"}`.
+    /// The metadata's JSON text: `{"event_id", "correlation_id", "causation_id"}`, and `"traceparent"` when
+    /// the event carries a trace context.
     std::string metadata{};
     std::chrono::system_clock::time_point recorded_at{};
 

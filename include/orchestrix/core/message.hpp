@@ -1,6 +1,7 @@
 #pragma once
 
 #include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/uuid.hpp>
 #include <orchestrix/detail/chrono.hpp>
 #include <orchestrix/detail/range.hpp>
@@ -210,6 +211,10 @@ struct Metadata {
     std::string causation_id{};
     /// When the store recorded the event. Set by the store; ignored on append.
     std::chrono::system_clock::time_point recorded_at{};
+    /// The trace the event was recorded in (W3C Trace Context; empty if none). A repository fills it in
+    /// from the command's span or the thread's `current_trace()` when it is empty; durable stores keep it
+    /// as the metadata's `traceparent`; a projection continues the trace from it (docs/operations.md).
+    TraceContext trace{};
 
     friend bool operator==(const Metadata&, const Metadata&) = default;
 };
@@ -224,7 +229,7 @@ struct EventEnvelope {
     template <class E>
     requires alternative_of<E, Events> || std::same_as<std::remove_cvref_t<E>, Events>
     EventEnvelope(E&& e) // NOLINT(google-explicit-constructor): an event is naturally an envelope
-        : event(std::forward<E>(e)), metadata{Uuid::generate(), {}, {}, {}} {}
+        : event(std::forward<E>(e)), metadata{Uuid::generate(), {}, {}, {}, {}} {}
 
     EventEnvelope(Events e, Metadata m) : event(std::move(e)), metadata(std::move(m)) {}
 

@@ -4,6 +4,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/snapshot.hpp>
 #include <orchestrix/core/uuid.hpp>
 #include <orchestrix/detail/chrono.hpp>
@@ -145,6 +146,89 @@ To widen(const std::variant<Fs...>& from) {
     return std::visit([](const auto& e) -> To { return To{e}; }, from);
 }
 
+// `events` with `trace` (when valid) in the metadata of those whose trace context is not valid: a copy in
+// `storage` when one of them needs it, otherwise `events` itself.
+template <class Envelope>
+std::span<const Envelope> traced(std::span<const Envelope> events, const TraceContext& trace,
+                                 std::vector<Envelope>& storage) {
+    if (!trace.valid()) return events;
+    bool untraced = false;
+    for (const Envelope& e : events) untraced = untraced || !e.metadata.trace.valid();
+    if (!untraced) return events;
+    storage.assign(events.begin(), events.end());
+    for (Envelope& e : storage) {
+        if (!e.metadata.trace.valid()) e.metadata.trace = trace;
+    }
+    return std::span<const Envelope>(storage);
+}
+
+// What a command's execution had come to when it ended: which stage threw, and the counts so far.
+struct CommandProgress {
+    enum class Stage : std::uint8_t { loading, deciding, saving };
+    Stage stage = Stage::loading;
+    std::uint32_t attempts = 0;
+    std::uint64_t replayed = 0;
+};
+
+// The observed end of a command: its span ended and `on_command` reported.
+inline void finish_command(Observer& observer, const TraceContext& span, const CommandObservation& done,
+                           std::string_view error) noexcept {
+    const SpanAttribute attributes[] = {
+        SpanAttribute{"orchestrix.attempts", {}, static_cast<std::int64_t>(done.attempts), true},
+        SpanAttribute{"orchestrix.events_replayed", {}, static_cast<std::int64_t>(done.events_replayed), true},
+        SpanAttribute{"orchestrix.outcome",
+                      done.outcome == CommandOutcome::succeeded  ? "succeeded"
+                      : done.outcome == CommandOutcome::rejected ? "rejected"
+                      : done.outcome == CommandOutcome::conflict ? "conflict"
+                                                                 : "failed",
+                      0, false},
+    };
+    end_span(observer, span, SpanEnd{done.outcome != CommandOutcome::succeeded, error, attributes});
+    call_hook([&] { observer.on_command(done); });
+}
+
+// Runs `attempts(progress)` (a command's attempts) under a span named `name` whose parent is the calling
+// thread's trace context, made the thread's current context meanwhile (so the events saved carry it), and
+// reports the command: succeeded, rejected (the `deciding` stage threw), conflict (`conflict_type` escaped)
+// or failed.
+template <class Conflict, class Attempts>
+auto observed_command(Observer& observer, std::string_view name, std::string_view aggregate, std::string_view stream,
+                      Attempts&& attempts) -> decltype(attempts(std::declval<CommandProgress&>())) {
+    const auto started = observer_clock::now();
+    const SpanAttribute start_attributes[] = {
+        SpanAttribute{"orchestrix.stream", stream, 0, false},
+        SpanAttribute{"orchestrix.aggregate", aggregate, 0, false},
+    };
+    const TraceContext span =
+        start_span(observer, SpanStart{name, SpanKind::internal, current_trace(), start_attributes});
+    std::optional<TraceScope> scope;
+    if (span.valid()) scope.emplace(span);
+    CommandProgress progress;
+    const auto finish = [&](CommandOutcome outcome, std::string_view error) noexcept {
+        scope.reset();
+        finish_command(observer, span,
+                       CommandObservation{aggregate, stream, progress.attempts, progress.replayed,
+                                          elapsed_since(started), outcome},
+                       error);
+    };
+    try {
+        auto result = std::forward<Attempts>(attempts)(progress);
+        finish(CommandOutcome::succeeded, {});
+        return result;
+    } catch (const Conflict& e) {
+        finish(CommandOutcome::conflict, e.what());
+        throw;
+    } catch (const std::exception& e) {
+        finish(progress.stage == CommandProgress::Stage::deciding ? CommandOutcome::rejected : CommandOutcome::failed,
+               e.what());
+        throw;
+    } catch (...) {
+        finish(progress.stage == CommandProgress::Stage::deciding ? CommandOutcome::rejected : CommandOutcome::failed,
+               "an exception of unknown type");
+        throw;
+    }
+}
+
 } // namespace detail
 
 /// Loads and saves aggregates of type `Aggregate` in an event store, one stream per aggregate (the stream
@@ -160,6 +244,10 @@ To widen(const std::variant<Fs...>& from) {
 /// version, an older one that cannot be upcast, undecodable, ahead of the stream) is reported to
 /// `SnapshotSettings::on_issue` and the history is replayed in full instead. The aggregate must then declare
 /// `static constexpr std::string_view aggregate_type_name = "...";`.
+///
+/// `observe(&observer)` reports each `execute` (`on_command`, in a span "orchestrix.command <name>") and
+/// each snapshot taken, used or ignored (`on_snapshot`). Saved events whose `Metadata::trace` is empty get
+/// the command's span context, or the calling thread's `current_trace()` (docs/operations.md).
 template <class Aggregate, event_store Store, class Snapshots = NoSnapshots>
 class Repository {
 public:
@@ -206,9 +294,22 @@ public:
         return stream;
     }
 
+    /// Reports each `execute` and each snapshot taken, used or ignored to `observer` from now on; nullptr
+    /// detaches. Not synchronized: attach before the repository is used. The observer must outlive its use.
+    void observe(Observer* observer) noexcept { observer_ = observer; }
+    /// The attached observer (nullptr if none).
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
+
     /// The aggregate `id` rebuilt from its snapshot (if any) and events, or `std::nullopt` if its stream has
     /// no events.
     [[nodiscard]] std::optional<Aggregate> find(std::string_view id) const {
+        std::uint64_t replayed = 0;
+        return find_counted(id, replayed);
+    }
+
+private:
+    // `find`, adding the number of events replayed to `replayed`.
+    std::optional<Aggregate> find_counted(std::string_view id, std::uint64_t& replayed_total) const {
         const std::string stream = stream_id(id);
         Aggregate aggregate{};
         // The clock is read only for a snapshot policy's rebuild time (a read costs as much as a short replay).
@@ -218,6 +319,7 @@ public:
             if (auto restored = restore_snapshot(stream)) aggregate = std::move(*restored);
         }
         const std::uint64_t replayed = replay_from(stream, aggregate, aggregate.version() + 1);
+        replayed_total += replayed;
         if (aggregate.version() == 0) return std::nullopt;
         if constexpr (snapshotting) {
             if (replayed > 0) {
@@ -234,6 +336,7 @@ public:
         return aggregate;
     }
 
+public:
     /// The aggregate `id` rebuilt from its snapshot (if any) and events. Throws `StreamNotFoundError` if it
     /// has no events.
     [[nodiscard]] Aggregate load(std::string_view id) const {
@@ -243,21 +346,32 @@ public:
 
     /// Appends the aggregate's uncommitted events, expecting the stream at the version the aggregate was
     /// loaded at, then marks them committed and takes a snapshot if the policy says so. Throws
-    /// `ConcurrencyError` if someone else wrote first; the aggregate is then unchanged.
+    /// `ConcurrencyError` if someone else wrote first; the aggregate is then unchanged. Events whose
+    /// `Metadata::trace` is empty are stored with the calling thread's `current_trace()` (under `execute`
+    /// with an observer that traces: the command's span).
     AppendResult save(std::string_view id, Aggregate& aggregate) {
         const auto& pending = aggregate.uncommitted_events();
         const stream_version_t loaded = aggregate.committed_version();
         const ExpectedVersion expected = loaded == 0 ? ExpectedVersion::no_stream() : ExpectedVersion::exact(loaded);
         if (pending.empty()) return AppendResult{loaded, 0, 0, false};
         const std::string stream = stream_id(id);
+        // Read on every save, observer or not (one thread_local read): so a trace opened by the caller
+        // (`TraceScope`) reaches the stored events even when nothing observes the repository.
+        const TraceContext trace = current_trace();
         AppendResult result;
         if constexpr (std::is_same_v<store_events, aggregate_events>) {
-            result = store_->append(stream, pending, expected);
+            std::vector<EventEnvelope<aggregate_events>> storage; // filled only when a trace must be added
+            result = store_->append(
+                stream, detail::traced(std::span<const EventEnvelope<aggregate_events>>(pending), trace, storage),
+                expected);
         } else {
             std::vector<EventEnvelope<store_events>> widened;
             widened.reserve(pending.size());
-            for (const auto& e : pending) widened.emplace_back(detail::widen<store_events>(e.event), e.metadata);
-            result = store_->append(stream, widened, expected);
+            for (const auto& e : pending) {
+                widened.emplace_back(detail::widen<store_events>(e.event), e.metadata);
+                if (trace.valid() && !e.metadata.trace.valid()) widened.back().metadata.trace = trace;
+            }
+            result = store_->append(stream, std::span<const EventEnvelope<store_events>>(widened), expected);
         }
         [[maybe_unused]] bool snapshot_now = false;
         if constexpr (snapshotting) {
@@ -282,22 +396,23 @@ public:
     ///
     /// With a cache (`with_cache`), a command starts from the cached aggregate brought up to date with the
     /// events stored after it, and the saved aggregate is cached; a conflict drops the entry.
+    ///
+    /// With an observer (`observe`), runs in a span "orchestrix.command <aggregate type name, or the stream
+    /// prefix>" (child of `current_trace()`, and the thread's current trace meanwhile) and reports
+    /// `on_command`: succeeded, rejected (the aggregate's handler or validation threw), conflict (the last
+    /// attempt met a version conflict) or failed (loading or saving threw something else).
     template <class Command>
     CommandResult execute(std::string_view id, const Command& command, const RetryPolicy& retry = {}) {
-        const std::uint32_t attempts = retry.max_attempts == 0 ? 1 : retry.max_attempts;
-        for (std::uint32_t attempt = 1;; ++attempt) {
-            Aggregate aggregate = cache_ != nullptr ? warm(id) : find(id).value_or(Aggregate{});
-            aggregate.execute(command);
-            try {
-                CommandResult result{save(id, aggregate), attempt};
-                if (cache_ != nullptr) cache_->put(stream_id(id), aggregate);
-                return result;
-            } catch (const ConcurrencyError&) {
-                if (cache_ != nullptr) cache_->erase(stream_id(id));
-                if (attempt >= attempts) throw;
-            }
-            retry.wait(retry.delay(attempt));
+        if (observer_ != nullptr) [[unlikely]] {
+            const std::string stream = stream_id(id);
+            std::string name = "orchestrix.command ";
+            name += aggregate_name().empty() ? std::string_view(prefix_) : aggregate_name();
+            return detail::observed_command<ConcurrencyError>(
+                *observer_, name, aggregate_name(), stream,
+                [&](detail::CommandProgress& progress) { return execute_attempts(id, command, retry, progress); });
         }
+        detail::CommandProgress progress;
+        return execute_attempts(id, command, retry, progress);
     }
 
     /// Makes `execute` use `cache` (shared with other repositories and threads as you like; it must outlive
@@ -313,15 +428,50 @@ public:
     [[nodiscard]] Snapshots& snapshots() const noexcept requires snapshotting { return *snapshots_; }
 
 private:
+    // The aggregate's type name, or "" for an aggregate that declares none.
+    static constexpr std::string_view aggregate_name() noexcept {
+        if constexpr (detail::has_aggregate_type_name<Aggregate>) {
+            return Aggregate::aggregate_type_name;
+        } else {
+            return {};
+        }
+    }
+
+    // The attempts of `execute`, recording in `progress` how far they got.
+    template <class Command>
+    CommandResult execute_attempts(std::string_view id, const Command& command, const RetryPolicy& retry,
+                                   detail::CommandProgress& progress) {
+        using Stage = detail::CommandProgress::Stage;
+        const std::uint32_t attempts = retry.max_attempts == 0 ? 1 : retry.max_attempts;
+        for (std::uint32_t attempt = 1;; ++attempt) {
+            progress.attempts = attempt;
+            progress.stage = Stage::loading;
+            Aggregate aggregate = cache_ != nullptr ? warm(id, progress.replayed)
+                                                    : find_counted(id, progress.replayed).value_or(Aggregate{});
+            progress.stage = Stage::deciding;
+            aggregate.execute(command);
+            progress.stage = Stage::saving;
+            try {
+                CommandResult result{save(id, aggregate), attempt};
+                if (cache_ != nullptr) cache_->put(stream_id(id), aggregate);
+                return result;
+            } catch (const ConcurrencyError&) {
+                if (cache_ != nullptr) cache_->erase(stream_id(id));
+                if (attempt >= attempts) throw;
+            }
+            retry.wait(retry.delay(attempt));
+        }
+    }
+
     // The cached aggregate `id` brought up to date with the events stored after it, or the aggregate as
-    // `find` rebuilds it (a new one if it has no events).
-    Aggregate warm(std::string_view id) const {
+    // `find` rebuilds it (a new one if it has no events); adds the events replayed to `replayed`.
+    Aggregate warm(std::string_view id, std::uint64_t& replayed) const {
         const std::string stream = stream_id(id);
         if (std::optional<Aggregate> cached = cache_->get(stream)) {
-            (void)replay_from(stream, *cached, cached->version() + 1);
+            replayed += replay_from(stream, *cached, cached->version() + 1);
             return std::move(*cached);
         }
-        return find(id).value_or(Aggregate{});
+        return find_counted(id, replayed).value_or(Aggregate{});
     }
 
     // Replays the events of `stream` from `from` on onto `aggregate`; returns how many.
@@ -357,7 +507,17 @@ private:
 
     void report(SnapshotIssue::Reason reason, const std::string& stream, stream_version_t version,
                 std::string message) const {
+        report_snapshot(SnapshotOutcome::ignored, stream, version, reason_name(reason));
         if (settings_.on_issue) settings_.on_issue(SnapshotIssue{reason, stream, version, std::move(message)});
+    }
+
+    void report_snapshot(SnapshotOutcome outcome, std::string_view stream, stream_version_t version,
+                         std::string_view reason = {}) const noexcept {
+        if (observer_ != nullptr) [[unlikely]] {
+            detail::call_hook([&] {
+                observer_->on_snapshot(SnapshotObservation{aggregate_name(), stream, version, outcome, reason});
+            });
+        }
     }
 
     // The aggregate restored from its latest usable snapshot, or nothing (reported) for a full replay.
@@ -400,6 +560,7 @@ private:
             Aggregate aggregate = older ? settings_.state.decode_old(snapshot->schema_version, snapshot->state)
                                         : settings_.state.decode(snapshot->state);
             aggregate.restore_version(snapshot->version);
+            report_snapshot(SnapshotOutcome::used, stream, snapshot->version);
             return aggregate;
         } catch (const std::exception& e) {
             if (older) {
@@ -435,6 +596,7 @@ private:
                               settings_.state.encode(aggregate),
                               std::chrono::system_clock::now()};
             snapshots_->save(snapshot);
+            report_snapshot(SnapshotOutcome::taken, stream, snapshot.version);
         } catch (const std::exception& e) {
             report(SnapshotIssue::Reason::save_failed, stream, aggregate.version(),
                    "taking the snapshot of '" + stream + "' at version " + std::to_string(aggregate.version()) +
@@ -451,6 +613,7 @@ private:
     [[no_unique_address]] snapshots_pointer snapshots_{};
     [[no_unique_address]] settings_type settings_{};
     AggregateCache<Aggregate>* cache_ = nullptr;
+    Observer* observer_ = nullptr; // see observe()
 };
 
 } // namespace orchestrix

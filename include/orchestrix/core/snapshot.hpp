@@ -297,6 +297,31 @@ struct SnapshotIssue {
     std::string message;
 };
 
+/// The name of `reason` as the enumerator spells it ("old_schema_version", "undecodable", ...): the
+/// `SnapshotObservation::reason` an observer gets for an ignored snapshot.
+[[nodiscard]] constexpr std::string_view reason_name(SnapshotIssue::Reason reason) noexcept {
+    using Reason = SnapshotIssue::Reason;
+    switch (reason) {
+    case Reason::old_schema_version:
+        return "old_schema_version";
+    case Reason::newer_schema_version:
+        return "newer_schema_version";
+    case Reason::wrong_aggregate_type:
+        return "wrong_aggregate_type";
+    case Reason::ahead_of_stream:
+        return "ahead_of_stream";
+    case Reason::undecodable:
+        return "undecodable";
+    case Reason::read_failed:
+        return "read_failed";
+    case Reason::save_failed:
+        return "save_failed";
+    case Reason::upcast_failed:
+        return "upcast_failed";
+    }
+    return "unknown";
+}
+
 /// How a repository takes and reads snapshots.
 ///
 ///     orchestrix::SnapshotSettings<Cart> settings{

@@ -98,7 +98,8 @@ public:
         }
         std::string sql = "SELECT t1.position AS p FROM event_tags t1";
         for (std::size_t i = 1; i < item.tags.size(); ++i) {
-            const std::string t = "t" + std::to_string(i + 1);
+            std::string t = "t";
+            t += std::to_string(i + 1);
             sql.append(" JOIN event_tags ").append(t).append(" ON ").append(t).append(".tag = ");
             sql.append(value(item.tags[i])).append(" AND ").append(t).append(".position = t1.position");
         }

@@ -9,12 +9,14 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/durable/errors.hpp>
 #include <orchestrix/json/codec.hpp>
 #include <orchestrix/json/document.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -210,6 +212,174 @@ struct is_raw_visitor<RawVisitor<F>> : std::true_type {};
 
 } // namespace durable
 
+/// An event to append as a durable store keeps it, without compiled event types (`append_raw`): the event id
+/// (a UUID, in its canonical 8-4-4-4-12 form, either case), the type and schema version columns, and the
+/// payload and metadata JSON texts (`metadata` as a `JsonCodec` writes it: `event_id`, `correlation_id`,
+/// `causation_id`, `traceparent`). `RawRecordedEvent` has the same columns as they were stored.
+struct RawEventData {
+    std::string event_id{};
+    std::string type{};
+    std::uint32_t schema_version = 1;
+    std::string payload{};
+    std::string metadata{};
+
+    friend bool operator==(const RawEventData&, const RawEventData&) = default;
+};
+
+namespace durable {
+
+/// What `append_raw` needs of a store's codec: its read and write limits and its strict reader of the
+/// metadata column, the checks that stand in for serializing an event (`JsonCodec` has them).
+template <class C>
+concept raw_append_codec = requires(const C& codec, std::string_view text) {
+    { codec.options() } -> std::convertible_to<DecodeOptions>;
+    { codec.write_options() } -> std::convertible_to<EncodeOptions>;
+    { codec.deserialize_metadata(text, text) } -> std::same_as<Metadata>;
+};
+
+/// A raw batch made ready for a store: the events' ids and their columns (no tags: a raw event has none).
+struct PreparedRawBatch {
+    std::vector<Uuid> ids;
+    PreparedBatch batch;
+};
+
+/// What `append_raw` checks before it touches its database, so that what it writes, every reader with the
+/// store's codec can read: a valid stream id, each event id a non-nil UUID, the type 1 to
+/// `max_stream_id_length` bytes of UTF-8 without NUL, a schema version of at least 1, the payload a JSON
+/// object and the metadata what the codec's `deserialize_metadata` accepts, both within the codec's read
+/// limits (`InvalidArgumentError("events")` naming the event's index and type) and its write limits
+/// (`EncodeError`, `too_large` or `too_deep`, as the typed `append`), the metadata's `event_id` the event's
+/// id (`InvalidArgumentError`), and no id twice (`IdempotencyError{duplicate_in_batch}`). The columns are
+/// kept as given.
+template <raw_append_codec Codec>
+[[nodiscard]] PreparedRawBatch prepare_raw_append(const Codec& codec, std::string_view stream,
+                                                  std::span<const RawEventData> events) {
+    detail::validate_stream_id(stream);
+    const DecodeOptions read = codec.options();
+    const EncodeOptions write = codec.write_options();
+    PreparedRawBatch out;
+    out.ids.reserve(events.size());
+    out.batch.encoded.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const RawEventData& e = events[i];
+        // Input is quoted only where it can be printed (it may be what is wrong).
+        const auto printable = [](const std::string& text) {
+            return text.size() <= 256 && text.find('\0') == std::string::npos && detail::is_valid_utf8(text);
+        };
+        const auto refused = [&](const std::string& why) {
+            return InvalidArgumentError(
+                "events", "append_raw to stream '" + std::string(stream) + "' refused: event " + std::to_string(i) +
+                              (printable(e.type) ? " ('" + e.type + "')" : std::string()) + ": " + why);
+        };
+        const auto id = Uuid::parse(e.event_id);
+        if (!id || id->is_nil()) {
+            throw refused("its event_id" + (printable(e.event_id) ? " \"" + e.event_id + "\"" : std::string()) +
+                          " is not a non-nil UUID in its canonical 8-4-4-4-12 form");
+        }
+        if (e.type.empty() || e.type.size() > max_stream_id_length || e.type.find('\0') != std::string::npos ||
+            !detail::is_valid_utf8(e.type)) {
+            throw refused("its type must be 1 to " + std::to_string(max_stream_id_length) +
+                          " bytes of UTF-8 without NUL");
+        }
+        if (e.schema_version == 0) throw refused("schema versions start at 1, found 0");
+        for (const auto& [text, path] : {std::pair{&e.payload, "/payload"}, std::pair{&e.metadata, "/metadata"}}) {
+            if (text->size() > write.max_bytes) {
+                throw EncodeError(e.type, path,
+                                  "the text is " + std::to_string(text->size()) + " bytes long; the limit is " +
+                                      std::to_string(write.max_bytes),
+                                  EncodeError::Kind::too_large, write.max_bytes);
+            }
+        }
+        nlohmann::json payload;
+        try {
+            payload = parse_json(e.payload, read);
+        } catch (const DecodeError& error) {
+            throw refused(std::string("its payload is not JSON the store's readers accept: ") + error.what());
+        }
+        if (!payload.is_object())
+            throw refused("its payload must be a JSON object, found " + std::string(payload.type_name()));
+        try {
+            detail::check_depth(payload, write.max_depth);
+        } catch (const DecodeError& error) {
+            throw EncodeError(e.type, "/payload" + error.json_path(),
+                              "nesting exceeds the limit of " + std::to_string(write.max_depth) + " levels",
+                              EncodeError::Kind::too_deep, write.max_depth);
+        }
+        Metadata metadata;
+        try {
+            metadata = codec.deserialize_metadata(e.metadata, e.type);
+        } catch (const DecodeError& error) {
+            throw refused(std::string("its metadata is not what the store's readers accept: ") + error.what());
+        }
+        if (metadata.event_id != *id) {
+            throw refused("its metadata's event_id " + metadata.event_id.to_string() + " is not its event_id " +
+                          id->to_string());
+        }
+        out.ids.push_back(*id);
+        out.batch.encoded.push_back(SerializedEvent{e.type, e.schema_version, e.payload, e.metadata});
+    }
+    std::vector<Uuid> sorted = out.ids;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 1; i < sorted.size(); ++i) {
+        if (sorted[i] == sorted[i - 1]) {
+            throw IdempotencyError(IdempotencyError::Reason::duplicate_in_batch, std::string(stream), sorted[i]);
+        }
+    }
+    return out;
+}
+
+/// Whether a stored row holds the raw event `encoded`: the same type and schema version, and the same payload
+/// bytes (or, failing that, the same JSON value).
+[[nodiscard]] inline bool same_raw_event(const StoredEventRow& row, const SerializedEvent& encoded) {
+    if (row.type != encoded.type || row.schema_version != encoded.schema_version) return false;
+    if (row.payload == encoded.payload) return true;
+    try {
+        return parse_json(row.payload) == parse_json(encoded.payload);
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+/// The idempotent-retry rule of `event_store` (`orchestrix::check_idempotent_retry`, the same cases and errors)
+/// for a raw batch: `ids[i]` and `encoded[i]` are event `i`'s id and columns, `stored[i]` its stored row (or
+/// nothing), compared with `same_raw_event`.
+[[nodiscard]] inline std::optional<AppendResult> check_raw_retry(std::string_view stream, std::span<const Uuid> ids,
+                                                                 std::span<const SerializedEvent> encoded,
+                                                                 std::span<const std::optional<StoredEventRow>> stored,
+                                                                 ExpectedVersion expected, stream_version_t current) {
+    std::size_t count = 0;
+    const Uuid* stored_id = nullptr;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (stored[i]) {
+            ++count;
+            if (stored_id == nullptr) stored_id = &ids[i];
+        }
+    }
+    if (count == 0) return std::nullopt;
+    if (count != ids.size()) {
+        throw IdempotencyError(IdempotencyError::Reason::partial_overlap, std::string(stream), *stored_id);
+    }
+    const stream_version_t first_version = stored[0]->version;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (stored[i]->stream_id != stream) {
+            throw IdempotencyError(IdempotencyError::Reason::different_stream, std::string(stream), ids[i]);
+        }
+        if (stored[i]->version != first_version + i) {
+            throw IdempotencyError(IdempotencyError::Reason::different_order, std::string(stream), ids[i]);
+        }
+        if (!same_raw_event(*stored[i], encoded[i])) {
+            throw IdempotencyError(IdempotencyError::Reason::different_payload, std::string(stream), ids[i]);
+        }
+    }
+    const stream_version_t before = first_version - 1;
+    const bool expectation_held = expected.kind() == ExpectedVersion::Kind::any ||
+                                  expected.kind() == ExpectedVersion::Kind::stream_exists || expected.matches(before);
+    if (!expectation_held) throw ConcurrencyError(std::string(stream), expected, current);
+    return AppendResult{before + ids.size(), stored[0]->position, stored[ids.size() - 1]->position, false};
+}
+
+} // namespace durable
+
 /// The public calls of a durable event store that do not touch its database, written once on top of what
 /// `Derived` (`SqliteEventStore`, `PostgresEventStore`) implements:
 ///
@@ -227,7 +397,14 @@ struct is_raw_visitor<RawVisitor<F>> : std::true_type {};
 ///   visit_query_rows(const Query& query, position_t after, std::uint64_t max_count, Visitor& visitor)
 ///   const`, which may be private: hands the first `max_count` events after `after` that match `query` to
 ///   `visit_row` in position order (never called with 0, nor with a query naming a type `Events` lacks),
-///   and reports the store's head position in the same snapshot.
+///   and reports the store's head position in the same snapshot;
+/// - for `append_raw` (only if it is called), `AppendResult write_batch(std::string_view stream,
+///   std::span<const Uuid> ids, const durable::PreparedBatch& batch, ExpectedVersion expected, const
+///   AppendCondition* condition, Retry&& retry)`, which may be private:
+///   the insert that `append_batch` and `append_raw` share, of the checked batch (`ids[i]` the id of
+///   `batch.encoded[i]`), calling `retry(std::span<const std::optional<durable::StoredEventRow>> stored,
+///   stream_version_t current)` where a stored id may make the batch an idempotent retry (its result, or
+///   nothing for a new append, or it throws).
 template <class Derived, class Events, class Codec>
 class DurableStoreBase {
     static_assert(event_codec<Codec, Events>,
@@ -241,12 +418,25 @@ public:
     using envelope_type = EventEnvelope<Events>;
     using recorded_type = RecordedEvent<Events>;
     using view_type = RecordedEventView<Events>;
+    /// What `append_raw` appends.
+    using raw_event_type = RawEventData;
+
+    /// Reports every append (`on_append`) and read (`on_read`) to `observer` from now on, under the store's
+    /// kind (`Derived::store_kind`: "sqlite", "postgres"; "durable" for a store that names none); nullptr
+    /// detaches. Not synchronized: attach before the store is used. The observer must outlive its use.
+    void observe(Observer* observer) noexcept { observer_ = observer; }
+    /// The attached observer (nullptr if none).
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
 
     /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`. Also
     /// throws `EncodeError` for an event JSON cannot carry, and the store's `StoreError` if the database
     /// fails; in every case nothing was written. For tagged events, stores each event's tags with it
     /// (`InvalidArgumentError("events")` for a malformed tag, before anything is written).
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
+        if (observer_ != nullptr) [[unlikely]] {
+            return detail::observed_append(*observer_, kind(), stream, events.size(),
+                                           [&] { return derived().append_batch(stream, events, expected, nullptr); });
+        }
         return derived().append_batch(stream, events, expected, nullptr);
     }
 
@@ -258,6 +448,11 @@ public:
     /// `Events`. An empty batch writes nothing and checks nothing.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
                         const AppendCondition& condition) requires tagged_event_variant<Events> {
+        if (observer_ != nullptr) [[unlikely]] {
+            return detail::observed_append(*observer_, kind(), stream, events.size(), [&] {
+                return derived().append_batch(stream, events, expected, &condition);
+            });
+        }
         return derived().append_batch(stream, events, expected, &condition);
     }
 
@@ -323,6 +518,14 @@ public:
     template <class Visitor>
     position_t visit(const Query& query, position_t after, Visitor&& visitor, std::uint64_t max_count = unlimited)
         const requires tagged_event_variant<Events> && std::invocable<Visitor&, const view_type&> {
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            detail::validate_query_types<Events>(query);
+            durable::QueryRowsRead read{0, after, after};
+            if (max_count != 0) read = derived().visit_query_rows(query, after, max_count, visitor);
+            detail::report_read(*observer_, kind(), ReadKind::query, {}, read.count, started);
+            return max_count == 0 ? after : read.count == max_count ? read.last : read.head;
+        }
         detail::validate_query_types<Events>(query);
         if (max_count == 0) return after;
         const durable::QueryRowsRead read = derived().visit_query_rows(query, after, max_count, visitor);
@@ -369,6 +572,14 @@ public:
     std::uint64_t
     visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
                  std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            const std::uint64_t visited = max_count == 0 || !detail::is_valid_stream_id(stream)
+                                              ? 0
+                                              : derived().visit_stream_rows(stream, from_version, max_count, visitor);
+            detail::report_read(*observer_, kind(), ReadKind::stream, stream, visited, started);
+            return visited;
+        }
         if (max_count == 0 || !detail::is_valid_stream_id(stream)) return 0;
         return derived().visit_stream_rows(stream, from_version, max_count, visitor);
     }
@@ -378,6 +589,13 @@ public:
     std::uint64_t
     visit_all(position_t from_position, Visitor&& visitor,
               std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            const std::uint64_t visited =
+                max_count == 0 ? 0 : derived().visit_all_rows(from_position, max_count, visitor);
+            detail::report_read(*observer_, kind(), ReadKind::all, {}, visited, started);
+            return visited;
+        }
         if (max_count == 0) return 0;
         return derived().visit_all_rows(from_position, max_count, visitor);
     }
@@ -403,6 +621,30 @@ public:
         durable::RawVisitor visitor{[&](const RawRecordedEventView& row) { out.push_back(row.to_owned()); }};
         (void)derived().visit_all_rows(from_position, max_count, visitor);
         return out;
+    }
+
+    /// Appends events as they are stored, without compiled event types (what a tool or an import of
+    /// CloudEvents uses): the same atomic append, expected version and idempotent retry by event id as
+    /// `append` (a stored id with the same type, schema version and payload is a retry that writes nothing;
+    /// any other reuse throws `IdempotencyError`), after the checks of `durable::prepare_raw_append`, which
+    /// stand in for the codec's, so that every reader can read what it writes. The event's payload is not
+    /// decoded: a type this program does not know is stored as given. Events appended so carry no tags:
+    /// reads by query match them only by type.
+    AppendResult append_raw(std::string_view stream, std::span<const RawEventData> events,
+                            ExpectedVersion expected) requires durable::raw_append_codec<Codec> {
+        const durable::PreparedRawBatch prepared = durable::prepare_raw_append(derived().codec(), stream, events);
+        const auto write = [&] {
+            return derived().write_batch(
+                stream, std::span<const Uuid>(prepared.ids), prepared.batch, expected, nullptr,
+                [&](std::span<const std::optional<durable::StoredEventRow>> stored, stream_version_t current) {
+                    return durable::check_raw_retry(stream, prepared.ids, prepared.batch.encoded, stored, expected,
+                                                    current);
+                });
+        };
+        if (observer_ != nullptr) [[unlikely]] {
+            return detail::observed_append(*observer_, kind(), stream, events.size(), write);
+        }
+        return write();
     }
 
 protected:
@@ -442,6 +684,17 @@ protected:
 private:
     [[nodiscard]] Derived& derived() noexcept { return static_cast<Derived&>(*this); }
     [[nodiscard]] const Derived& derived() const noexcept { return static_cast<const Derived&>(*this); }
+
+    // The kind reported to the observer: `Derived::store_kind`, or "durable".
+    static constexpr std::string_view kind() noexcept {
+        if constexpr (requires { std::string_view(Derived::store_kind); }) {
+            return Derived::store_kind;
+        } else {
+            return "durable";
+        }
+    }
+
+    Observer* observer_ = nullptr; // see observe()
 };
 
 } // namespace orchestrix

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/json/checked_conversion.hpp>
 #include <orchestrix/json/document.hpp>
 #include <orchestrix/json/field.hpp>
@@ -24,7 +25,8 @@
 namespace orchestrix {
 
 /// One event as a durable store keeps it: four columns. `payload` and `metadata` are JSON object texts
-/// (`metadata` holds `event_id`, `correlation_id`, `causation_id`); the same event always gives the same
+/// (`metadata` holds `event_id`, `correlation_id`, `causation_id`, and `traceparent` for an event recorded in a
+/// trace); the same event always gives the same
 /// bytes. The stream id, version, position and recording time are the store's own columns.
 struct SerializedEvent {
     std::string type;
@@ -237,7 +239,8 @@ public:
 
     // ---- envelopes and recorded events ------------------------------------------------------------------
 
-    /// `{"type", "schema_version", "payload", "metadata": {"event_id", "correlation_id", "causation_id"}}`.
+    /// `{"type", "schema_version", "payload", "metadata": {"event_id", "correlation_id", "causation_id"}}`
+    /// (and `"traceparent"` in the metadata for an event with a valid `Metadata::trace`).
     [[nodiscard]] nlohmann::json encode(const EventEnvelope<Events>& envelope) const {
         nlohmann::json j = encode(envelope.event);
         j["metadata"] = encode_metadata(envelope.metadata);
@@ -350,11 +353,14 @@ public:
         return decode_metadata(j, type);
     }
 
-    /// The metadata as JSON: `{"event_id": "<uuid>", "correlation_id": "...", "causation_id": "..."}`.
+    /// The metadata as JSON: `{"event_id": "<uuid>", "correlation_id": "...", "causation_id": "..."}`, and
+    /// `"traceparent": "00-<trace id>-<span id>-<flags>"` when `metadata.trace` is valid (an empty or invalid
+    /// trace context writes nothing, so untraced events keep the bytes they always had).
     [[nodiscard]] static nlohmann::json encode_metadata(const Metadata& metadata) {
         nlohmann::json j{{"event_id", metadata.event_id.to_string()},
                          {"correlation_id", metadata.correlation_id},
                          {"causation_id", metadata.causation_id}};
+        if (metadata.trace.valid()) j["traceparent"] = metadata.trace.to_string();
         if (!detail::is_encodable(j)) {
             std::string path = "/metadata";
             detail::check_encodable(j, "metadata", path);
@@ -409,8 +415,9 @@ private:
                                   EncodeError::Kind::not_decodable);
             }
             const Metadata back = deserialize_metadata(out.metadata, name);
+            const TraceContext trace = metadata.trace.valid() ? metadata.trace : TraceContext{};
             if (back.event_id != metadata.event_id || back.correlation_id != metadata.correlation_id ||
-                back.causation_id != metadata.causation_id) {
+                back.causation_id != metadata.causation_id || back.trace != trace) {
                 throw EncodeError(name, "/metadata", "the metadata decodes to different ids",
                                   EncodeError::Kind::not_decodable);
             }
@@ -515,7 +522,7 @@ private:
         try {
             if (!j.is_object()) detail::wrong_type("an object", j);
             for (const auto& [key, value] : j.items()) {
-                if (key != "event_id" && key != "correlation_id" && key != "causation_id") {
+                if (key != "event_id" && key != "correlation_id" && key != "causation_id" && key != "traceparent") {
                     throw DecodeError(DecodeError::Kind::unknown_field, {}, detail::pointer(key),
                                       "metadata has no field \"" + key + "\"");
                 }
@@ -530,6 +537,17 @@ private:
             metadata.event_id = *id;
             metadata.correlation_id = json_field_or<std::string>(j, "correlation_id", {});
             metadata.causation_id = json_field_or<std::string>(j, "causation_id", {});
+            if (j.contains("traceparent")) {
+                const auto text = json_field<std::string>(j, "traceparent");
+                const auto trace = TraceContext::parse(text);
+                if (!trace) {
+                    throw DecodeError(DecodeError::Kind::invalid_value, {}, "/traceparent",
+                                      "\"" + text +
+                                          "\" is not a W3C traceparent (\"00-<32 hex>-<16 hex>-<2 hex>\", lowercase, "
+                                          "with non-zero ids)");
+                }
+                metadata.trace = *trace;
+            }
             return metadata;
         } catch (DecodeError& e) {
             e.add_context("/metadata", type);

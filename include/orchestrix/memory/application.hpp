@@ -4,6 +4,7 @@
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/repository.hpp>
 #include <orchestrix/core/snapshot.hpp>
 #include <orchestrix/memory/bus.hpp>
@@ -74,6 +75,12 @@ public:
     /// The repository underneath (saving through it publishes nothing).
     [[nodiscard]] repository_type& repository() noexcept { return repository_; }
 
+    /// Reports each command and snapshot of the repository underneath to `observer` (see
+    /// `Repository::observe`); nullptr detaches. The bus reports its publishes to its own observer.
+    void observe(Observer* observer) noexcept { repository_.observe(observer); }
+    /// The repository's observer, or nullptr.
+    [[nodiscard]] Observer* observer() const noexcept { return repository_.observer(); }
+
 private:
     repository_type repository_;
     InMemoryBus<Events>* bus_;
@@ -92,6 +99,9 @@ private:
 /// `RecordedEvent<Events>` all get them); a failed append publishes nothing. Two threads saving at once
 /// may publish in an order other than the store's; a reader that needs the global order reads the store
 /// (`event_store().read_all(position)`).
+///
+/// `observe(&observer)` attaches one `Observer` to the store, the bus and every repository made afterwards
+/// (docs/operations.md).
 template <event_variant Events>
 class InMemoryApplication {
 public:
@@ -108,6 +118,17 @@ public:
     [[nodiscard]] const store_type& event_store() const noexcept { return store_; }
     [[nodiscard]] bus_type& bus() noexcept { return bus_; }
     [[nodiscard]] snapshot_store_type& snapshot_store() noexcept { return snapshots_; }
+
+    /// Attaches `observer` (nullptr detaches) to the event store (appends and reads), the bus (publishes)
+    /// and the repositories `repository()` makes from now on (commands and snapshots). Not synchronized:
+    /// attach before the application is used. The observer must outlive its use.
+    void observe(Observer* observer) noexcept {
+        observer_ = observer;
+        store_.observe(observer);
+        bus_.observe(observer);
+    }
+    /// The attached observer, or nullptr.
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
 
     /// Appends `events` to `stream` (see `InMemoryEventStore::append`), then publishes what was written.
     /// Throws what the append throws, having published nothing; or `HandlerError` after the events were
@@ -127,8 +148,10 @@ public:
     /// A repository of `Aggregate` (streams `stream_prefix + id`) whose saves publish.
     template <class Aggregate>
     [[nodiscard]] PublishingRepository<Aggregate, Events> repository(std::string stream_prefix = {}) {
-        return PublishingRepository<Aggregate, Events>(
+        PublishingRepository<Aggregate, Events> made(
             Repository<Aggregate, store_type>(store_, std::move(stream_prefix)), bus_);
+        made.observe(observer_);
+        return made;
     }
 
     /// A repository of `Aggregate` that also reads and takes snapshots in the application's snapshot
@@ -136,16 +159,19 @@ public:
     template <class Aggregate>
     [[nodiscard]] PublishingRepository<Aggregate, Events, snapshot_store_type>
     repository(SnapshotSettings<Aggregate> settings, std::string stream_prefix = {}) {
-        return PublishingRepository<Aggregate, Events, snapshot_store_type>(
+        PublishingRepository<Aggregate, Events, snapshot_store_type> made(
             Repository<Aggregate, store_type, snapshot_store_type>(store_, snapshots_, std::move(settings),
                                                                    std::move(stream_prefix)),
             bus_);
+        made.observe(observer_);
+        return made;
     }
 
 private:
     store_type store_;
     snapshot_store_type snapshots_;
     bus_type bus_;
+    Observer* observer_ = nullptr;
 };
 
 } // namespace orchestrix

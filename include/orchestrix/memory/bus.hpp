@@ -3,6 +3,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/detail/chrono.hpp>
 #include <orchestrix/detail/range.hpp>
 #include <orchestrix/detail/type_traits.hpp>
 #include <orchestrix/memory/bus_routing.hpp>
@@ -18,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -163,6 +165,10 @@ struct bus_slots<std::variant<Ts...>> {
 /// store), while `subscribe` and `unsubscribe` copy the list under a mutex, swap the pointer, and free
 /// replaced lists once no reader slot shows a running publish. The bus does not serialise handlers: two threads
 /// publishing at once run handlers at once. `unsubscribe` does not wait for a call that another thread already started.
+///
+/// Observability: with an `Observer` attached (`observe`), every message published is reported
+/// (`on_publish`, bus "bus"), every handler that threw too (`on_handler_failure`), and the handlers run
+/// inside a span "orchestrix.publish <type>" (docs/operations.md). Without one the bus reads no clock.
 template <event_variant Events>
 class InMemoryBus {
 public:
@@ -197,7 +203,11 @@ public:
     template <class M>
     void publish(const M& message) {
         std::vector<HandlerFailure> failures;
-        deliver(message, failures);
+        if (observer_ != nullptr) [[unlikely]] {
+            deliver_observed(message, failures);
+        } else {
+            deliver(message, failures);
+        }
         if (!failures.empty()) throw HandlerError(std::move(failures));
     }
 
@@ -206,9 +216,22 @@ public:
     template <detail::iterable Messages>
     void publish_all(Messages&& messages) {
         std::vector<HandlerFailure> failures;
-        for (const auto& message : messages) deliver(message, failures);
+        for (const auto& message : messages) {
+            if (observer_ != nullptr) [[unlikely]] {
+                deliver_observed(message, failures);
+            } else {
+                deliver(message, failures);
+            }
+        }
         if (!failures.empty()) throw HandlerError(std::move(failures));
     }
+
+    /// Attaches `observer` (nullptr detaches): from now on each message published is reported to it.
+    /// Attach before publishing; attaching is not synchronised with publishes running on other threads.
+    void observe(Observer* observer) noexcept { observer_ = observer; }
+
+    /// The attached observer, or nullptr.
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
 
     /// The number of handlers subscribed to `M` (not counting those of `Events` or `RecordedEvent`).
     template <class M>
@@ -438,7 +461,68 @@ private:
             event);
     }
 
+    // The handlers subscribed to what `message` reaches (its alternative, `Events`, `RecordedEvent`): what
+    // the observer is told a publish called. Counted apart from the delivery, on the observed path only, so
+    // that the path without an observer does exactly what it did before observers existed.
+    template <class M>
+    [[nodiscard]] std::size_t handlers_reached(const M& message) const {
+        State& state = *state_;
+        if constexpr (alternative_of<M, Events>) {
+            return state.template count<slot_of<M>>() + state.template count<routing::all_slot>();
+        } else if constexpr (std::is_same_v<M, Events>) {
+            return std::visit([&](const auto& a) { return handlers_reached(a); }, message);
+        } else if constexpr (std::is_same_v<M, recorded_type>) {
+            return handlers_reached(message.event) + state.template count<routing::recorded_slot>();
+        } else if constexpr (std::is_same_v<M, EventEnvelope<Events>>) {
+            return handlers_reached(message.event);
+        } else {
+            return 0;
+        }
+    }
+
+    // `deliver`, timed, traced and reported to the observer.
+    template <class M>
+    ORCHESTRIX_OBSERVED_PATH void deliver_observed(const M& message, std::vector<HandlerFailure>& failures) {
+        Observer& observer = *observer_;
+        const std::string_view type = type_of(message);
+        const auto started = detail::observer_clock::now();
+        const std::size_t before = failures.size();
+        const TraceContext span = detail::start_publish_span(observer, "bus", type);
+        const bool traced = span.valid();
+        std::size_t called = 0;
+        try {
+            std::optional<TraceScope> scope;
+            if (traced) scope.emplace(span);
+            called = handlers_reached(message);
+            deliver(message, failures);
+        } catch (...) { // out of memory while collecting failures
+            if (traced) detail::end_publish_span(observer, span, true, "the bus could not deliver the message");
+            throw;
+        }
+        for (std::size_t i = before; i < failures.size(); ++i)
+            detail::report_handler_failure(observer, "bus", type, failures[i].message);
+        const bool failed = failures.size() > before;
+        if (traced)
+            detail::end_publish_span(observer, span, failed, failed ? failures[before].message : std::string_view{});
+        detail::report_publish(observer, "bus", type, called, failures.size() - before, started);
+    }
+
+    // The stable type name of a message `publish` takes.
+    template <class M>
+    [[nodiscard]] static std::string_view type_of(const M& message) noexcept {
+        if constexpr (alternative_of<M, Events>) {
+            return event_name<M>;
+        } else if constexpr (std::is_same_v<M, Events>) {
+            return event_name_of(message);
+        } else if constexpr (std::is_same_v<M, recorded_type> || std::is_same_v<M, EventEnvelope<Events>>) {
+            return event_name_of(message.event);
+        } else {
+            return {};
+        }
+    }
+
     std::shared_ptr<State> state_;
+    Observer* observer_ = nullptr;
 };
 
 } // namespace orchestrix

@@ -4,6 +4,9 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
+#include <orchestrix/core/observer.hpp>
+#include <orchestrix/detail/chrono.hpp>
+#include <orchestrix/memory/bus_routing.hpp>
 #include <orchestrix/memory/errors.hpp>
 
 #include <atomic>
@@ -12,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -49,6 +53,10 @@ std::size_t command_slot() {
 /// - The handler's exceptions propagate to the caller of `dispatch` unchanged.
 /// - Routing is a vector index per command type (no hashing). Registering, unregistering and dispatching
 ///   are thread-safe; a handler may register, unregister and dispatch while it runs.
+/// - With an `Observer` attached (`observe`), every dispatch is reported (`on_publish`, bus "command_bus",
+///   with 1 handler called, or 0 when none is registered or validation refused the command), a handler
+///   that threw too (`on_handler_failure`), and the handler runs inside a span "orchestrix.publish <type>"
+///   (docs/operations.md).
 class CommandBus {
 public:
     CommandBus() : state_(std::make_shared<State>()) {}
@@ -89,11 +97,22 @@ public:
             std::visit([this](const auto& alternative) { this->dispatch(alternative); }, cmd);
         } else {
             std::shared_ptr<Entry> entry = find(detail::command_slot<C>());
+            if (observer_ != nullptr) [[unlikely]] {
+                dispatch_observed(cmd, entry.get());
+                return;
+            }
             if (!entry) throw NoHandlerError(detail::message_name<C>());
             detail::validate_if_declared(cmd);
             entry->call(&cmd);
         }
     }
+
+    /// Attaches `observer` (nullptr detaches): from now on each dispatch is reported to it. Attach before
+    /// dispatching; attaching is not synchronised with dispatches running on other threads.
+    void observe(Observer* observer) noexcept { observer_ = observer; }
+
+    /// The attached observer, or nullptr.
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
 
     /// Whether a handler is registered for `C`.
     template <class C>
@@ -130,7 +149,35 @@ private:
         return slot < state_->handlers.size() ? state_->handlers[slot] : nullptr;
     }
 
+    // `dispatch` of one command, timed, traced and reported to the observer; throws what it throws.
+    template <class C>
+    void dispatch_observed(const C& cmd, Entry* entry) {
+        Observer& observer = *observer_;
+        constexpr std::string_view type = detail::message_name<C>();
+        const auto started = detail::observer_clock::now();
+        const TraceContext span = detail::start_publish_span(observer, "command_bus", type);
+        const bool traced = span.valid();
+        std::size_t handlers = 0;
+        try {
+            if (entry == nullptr) throw NoHandlerError(type);
+            detail::validate_if_declared(cmd);
+            handlers = 1;
+            std::optional<TraceScope> scope;
+            if (traced) scope.emplace(span);
+            entry->call(&cmd);
+        } catch (...) {
+            const std::string error = detail::bus_error_message(std::current_exception());
+            if (handlers != 0) detail::report_handler_failure(observer, "command_bus", type, error);
+            if (traced) detail::end_publish_span(observer, span, true, error);
+            detail::report_publish(observer, "command_bus", type, handlers, handlers, started);
+            throw;
+        }
+        if (traced) detail::end_publish_span(observer, span, false, {});
+        detail::report_publish(observer, "command_bus", type, handlers, 0, started);
+    }
+
     std::shared_ptr<State> state_;
+    Observer* observer_ = nullptr;
 };
 
 } // namespace orchestrix

@@ -4,6 +4,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/detail/chrono.hpp>
 #include <orchestrix/memory/stable_array.hpp>
 #include <orchestrix/memory/uuid_index.hpp>
@@ -43,6 +44,7 @@ namespace orchestrix {
 /// - When every event type declares its tags (`tagged_event_variant`), the store is a `dcb_event_store`:
 ///   it keeps, per tag and per event type, the positions of the events that carry it, so `read(query)` and
 ///   the condition of a conditional `append` cost a binary search and the matching events, not a scan.
+/// - `observe(&observer)` reports every append and read to an `Observer` (store kind "memory").
 template <event_variant Events>
 class InMemoryEventStore {
 public:
@@ -59,12 +61,23 @@ public:
     InMemoryEventStore(const InMemoryEventStore&) = delete;
     InMemoryEventStore& operator=(const InMemoryEventStore&) = delete;
 
+    /// The kind this store reports to its observer.
+    static constexpr std::string_view store_kind = "memory";
+
+    /// Reports every append (`on_append`) and read (`on_read`) to `observer` from now on; nullptr detaches.
+    /// Not synchronized: attach before the store is used. The observer must outlive the store's use.
+    void observe(Observer* observer) noexcept { observer_ = observer; }
+    /// The attached observer (nullptr if none).
+    [[nodiscard]] Observer* observer() const noexcept { return observer_; }
+
     /// Appends `events` to `stream` atomically if the stream matches `expected`. See `event_store`.
     /// Wakes the callers of `wait_for_position` once the events are readable.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected) {
-        AppendResult result = append_locked(stream, events, expected, nullptr);
-        if (result.written) notify_waiters();
-        return result;
+        if (observer_ != nullptr) [[unlikely]] {
+            return detail::observed_append(*observer_, store_kind, stream, events.size(),
+                                           [&] { return append_and_notify(stream, events, expected, nullptr); });
+        }
+        return append_and_notify(stream, events, expected, nullptr);
     }
 
     AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events,
@@ -85,10 +98,14 @@ public:
     /// the first). See `dcb_event_store`.
     AppendResult append(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
                         const AppendCondition& condition) requires tagged {
+        if (observer_ != nullptr) [[unlikely]] {
+            return detail::observed_append(*observer_, store_kind, stream, events.size(), [&] {
+                detail::validate_query_types<Events>(condition.fail_if_events_match);
+                return append_and_notify(stream, events, expected, &condition);
+            });
+        }
         detail::validate_query_types<Events>(condition.fail_if_events_match);
-        AppendResult result = append_locked(stream, events, expected, &condition);
-        if (result.written) notify_waiters();
-        return result;
+        return append_and_notify(stream, events, expected, &condition);
     }
 
     AppendResult append(std::string_view stream, std::initializer_list<envelope_type> events, ExpectedVersion expected,
@@ -120,14 +137,14 @@ public:
     position_t visit(const Query& query, position_t after, Visitor&& visitor,
                      std::uint64_t max_count = unlimited) const requires tagged
         && std::invocable<Visitor&, const view_type&> {
-        detail::validate_query_types<Events>(query);
-        std::shared_lock lock(mutex_);
-        const position_t head = log_.size();
-        if (max_count == 0) return after;
-        if (after >= head) return head;
-        std::vector<position_t> matches = matching_positions(query, after, max_count);
-        for (const position_t p : matches) std::invoke(visitor, view(*log_[p - 1].stream, log_[p - 1].index));
-        return matches.size() == max_count ? matches.back() : head;
+        std::uint64_t visited = 0;
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            const position_t covered = visit_query(query, after, visitor, max_count, visited);
+            detail::report_read(*observer_, store_kind, ReadKind::query, {}, visited, started);
+            return covered;
+        }
+        return visit_query(query, after, visitor, max_count, visited);
     }
 
     // A store of events that do not all declare tags cannot be read by query: these say why at compile time,
@@ -166,6 +183,30 @@ private:
         static_assert(tagged && sizeof(Dependent) != 0,
                       "orchestrix: read(query), visit(query, ...) and append(..., condition) need a store whose event "
                       "types all declare tags (orchestrix::tagged_event_variant): give each a `tags() const`");
+    }
+
+    AppendResult append_and_notify(std::string_view stream, std::span<const envelope_type> events,
+                                   ExpectedVersion expected, const AppendCondition* condition) {
+        AppendResult result = append_locked(stream, events, expected, condition);
+        if (result.written) notify_waiters();
+        return result;
+    }
+
+    // `visit(query, ...)`; `visited`: how many events the visitor was handed.
+    template <class Visitor>
+    position_t visit_query(const Query& query, position_t after, Visitor& visitor, std::uint64_t max_count,
+                           std::uint64_t& visited) const {
+        detail::validate_query_types<Events>(query);
+        std::shared_lock lock(mutex_);
+        const position_t head = log_.size();
+        if (max_count == 0) return after;
+        if (after >= head) return head;
+        std::vector<position_t> matches = matching_positions(query, after, max_count);
+        for (const position_t p : matches) {
+            std::invoke(visitor, view(*log_[p - 1].stream, log_[p - 1].index));
+            ++visited;
+        }
+        return matches.size() == max_count ? matches.back() : head;
     }
 
     // Only when someone waits: an append with no waiter pays one atomic load, not a lock.
@@ -243,25 +284,26 @@ public:
     /// `max_count` of them. An unknown stream yields no events.
     [[nodiscard]] std::vector<recorded_type> read_stream(std::string_view stream, stream_version_t from_version = 1,
                                                          std::uint64_t max_count = unlimited) const {
-        std::vector<recorded_type> out;
-        std::shared_lock lock(mutex_);
-        const StreamData* data = find_stream(stream);
-        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
-        out.reserve(end - begin);
-        for (std::size_t i = begin; i < end; ++i) out.push_back(record(*data, i));
-        return out;
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            std::vector<recorded_type> out = read_stream_unobserved(stream, from_version, max_count);
+            detail::report_read(*observer_, store_kind, ReadKind::stream, stream, out.size(), started);
+            return out;
+        }
+        return read_stream_unobserved(stream, from_version, max_count);
     }
 
     /// Events of all streams in global order from `from_position` on (1 = the first; 0 reads from the
     /// start too), at most `max_count` of them.
     [[nodiscard]] std::vector<recorded_type> read_all(position_t from_position = 1,
                                                       std::uint64_t max_count = unlimited) const {
-        std::vector<recorded_type> out;
-        std::shared_lock lock(mutex_);
-        const auto [begin, end] = range(log_.size(), from_position, max_count);
-        out.reserve(end - begin);
-        for (std::size_t i = begin; i < end; ++i) out.push_back(record(*log_[i].stream, log_[i].index));
-        return out;
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            std::vector<recorded_type> out = read_all_unobserved(from_position, max_count);
+            detail::report_read(*observer_, store_kind, ReadKind::all, {}, out.size(), started);
+            return out;
+        }
+        return read_all_unobserved(from_position, max_count);
     }
 
     /// Calls `visitor(const RecordedEventView<Events>&)` for each event of `stream` from `from_version` on,
@@ -270,11 +312,13 @@ public:
     std::uint64_t
     visit_stream(std::string_view stream, stream_version_t from_version, Visitor&& visitor,
                  std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
-        std::shared_lock lock(mutex_);
-        const StreamData* data = find_stream(stream);
-        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
-        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*data, i));
-        return end - begin;
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            const std::uint64_t visited = visit_stream_unobserved(stream, from_version, visitor, max_count);
+            detail::report_read(*observer_, store_kind, ReadKind::stream, stream, visited, started);
+            return visited;
+        }
+        return visit_stream_unobserved(stream, from_version, visitor, max_count);
     }
 
     /// Calls `visitor(const RecordedEventView<Events>&)` for each event in global order from
@@ -283,10 +327,13 @@ public:
     std::uint64_t
     visit_all(position_t from_position, Visitor&& visitor,
               std::uint64_t max_count = unlimited) const requires std::invocable<Visitor&, const view_type&> {
-        std::shared_lock lock(mutex_);
-        const auto [begin, end] = range(log_.size(), from_position, max_count);
-        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*log_[i].stream, log_[i].index));
-        return end - begin;
+        if (observer_ != nullptr) [[unlikely]] {
+            const auto started = detail::observer_clock::now();
+            const std::uint64_t visited = visit_all_unobserved(from_position, visitor, max_count);
+            detail::report_read(*observer_, store_kind, ReadKind::all, {}, visited, started);
+            return visited;
+        }
+        return visit_all_unobserved(from_position, visitor, max_count);
     }
 
     /// The stream's current version: 0 if it does not exist.
@@ -309,6 +356,44 @@ public:
     }
 
 private:
+    std::vector<recorded_type> read_stream_unobserved(std::string_view stream, stream_version_t from_version,
+                                                      std::uint64_t max_count) const {
+        std::vector<recorded_type> out;
+        std::shared_lock lock(mutex_);
+        const StreamData* data = find_stream(stream);
+        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
+        out.reserve(end - begin);
+        for (std::size_t i = begin; i < end; ++i) out.push_back(record(*data, i));
+        return out;
+    }
+
+    std::vector<recorded_type> read_all_unobserved(position_t from_position, std::uint64_t max_count) const {
+        std::vector<recorded_type> out;
+        std::shared_lock lock(mutex_);
+        const auto [begin, end] = range(log_.size(), from_position, max_count);
+        out.reserve(end - begin);
+        for (std::size_t i = begin; i < end; ++i) out.push_back(record(*log_[i].stream, log_[i].index));
+        return out;
+    }
+
+    template <class Visitor>
+    std::uint64_t visit_stream_unobserved(std::string_view stream, stream_version_t from_version, Visitor& visitor,
+                                          std::uint64_t max_count) const {
+        std::shared_lock lock(mutex_);
+        const StreamData* data = find_stream(stream);
+        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
+        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*data, i));
+        return end - begin;
+    }
+
+    template <class Visitor>
+    std::uint64_t visit_all_unobserved(position_t from_position, Visitor& visitor, std::uint64_t max_count) const {
+        std::shared_lock lock(mutex_);
+        const auto [begin, end] = range(log_.size(), from_position, max_count);
+        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*log_[i].stream, log_[i].index));
+        return end - begin;
+    }
+
     // What a stream keeps beside each event: the caller's metadata stamped with the time, and the position.
     struct Stored {
         Metadata metadata;
@@ -320,6 +405,7 @@ private:
             if (!m.correlation_id.empty()) metadata.correlation_id = m.correlation_id;
             if (!m.causation_id.empty()) metadata.causation_id = m.causation_id;
             metadata.recorded_at = now;
+            metadata.trace = m.trace;
         }
     };
     // A stream keeps its events contiguous (a fold touches nothing else) and their metadata and positions
@@ -562,6 +648,7 @@ private:
     mutable std::mutex signal_mutex_;               // taken after mutex_ is released, never while holding it
     mutable std::condition_variable_any appended_;  // notified after each written append
     [[no_unique_address]] std::conditional_t<tagged, DcbIndex, NoIndex> index_; // tagged stores only
+    Observer* observer_ = nullptr;                                              // see observe()
 };
 
 } // namespace orchestrix

@@ -1,9 +1,11 @@
 #pragma once
 
-// Checkpoints and read models in PostgreSQL: a projection's writes and its checkpoint commit in one
-// transaction (target orchestrix::postgres).
+// Checkpoints, dead letters and read models in PostgreSQL: a projection's writes and its checkpoint commit
+// in one transaction (target orchestrix::postgres).
 
+#include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/durable/store_base.hpp>
 #include <orchestrix/postgres/connection.hpp>
 #include <orchestrix/postgres/event_store.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
@@ -12,9 +14,11 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,7 +36,8 @@ namespace orchestrix {
 ///             "ON CONFLICT (account) DO UPDATE SET balance = balances.balance + excluded.balance",
 ///             e.stream_id, amount);
 ///
-/// Arguments are sent as bound parameters: integers as `bigint`, strings as `text`. Errors throw
+/// Arguments are sent as bound parameters: integers as `bigint`, strings as `text`, an empty
+/// `std::optional` of either as NULL. Errors throw
 /// `PostgresError`; thrown from a handler, they roll the transaction back.
 class PostgresTransaction {
 public:
@@ -46,8 +51,12 @@ public:
     detail::postgres::Result exec(const std::string& sql, const Args&... args) {
         detail::postgres::Params params;
         std::vector<Oid> types;
-        (add(params, types, args), ...);
-        const auto values = params.pointers();
+        std::vector<bool> nulls;
+        (add(params, types, nulls, args), ...);
+        auto values = params.pointers();
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            if (nulls[i]) values[i] = nullptr;
+        }
         const auto lengths = params.lengths();
         const std::vector<int> formats(values.size(), 1);
         detail::postgres::Result result(PQexecParams(handle(), sql.c_str(), params.count(), types.data(), values.data(),
@@ -79,15 +88,26 @@ public:
 
 private:
     template <class T>
-    static void add(detail::postgres::Params& params, std::vector<Oid>& types, const T& value) {
-        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    static void add(detail::postgres::Params& params, std::vector<Oid>& types, std::vector<bool>& nulls,
+                    const T& value) {
+        if constexpr (detail::is_optional<T>) {
+            if (value) {
+                add(params, types, nulls, *value);
+            } else {
+                add(params, types, nulls, typename T::value_type{}); // the parameter's type, sent as NULL
+                nulls.back() = true;
+            }
+        } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
             params.add_int8(static_cast<std::int64_t>(value));
             types.push_back(detail::postgres::int8_oid);
+            nulls.push_back(false);
         } else {
             static_assert(std::is_convertible_v<const T&, std::string_view>,
-                          "PostgresTransaction: bind integers or strings; use handle() for other types");
+                          "PostgresTransaction: bind integers, strings or std::optional of them; use handle() for "
+                          "other types");
             params.add_text(std::string_view(value));
             types.push_back(detail::postgres::text_oid);
+            nulls.push_back(false);
         }
     }
 
@@ -100,6 +120,8 @@ private:
 /// gets, so they commit with the checkpoint. Two runners of one projection (in two processes) never both
 /// commit the same events: the second one's checkpoint update waits for the first and is refused.
 ///
+/// Also a `dead_letter_store`, in the table `orchestrix_dead_letters` (docs/operations.md, "Dead letters").
+///
 /// Thread-safe: one connection behind a mutex (a handler must not call `load` or `save` of the same store).
 class PostgresCheckpointStore {
 public:
@@ -107,11 +129,19 @@ public:
     /// A rolled-back transaction takes the handler's writes with it.
     static constexpr bool rolls_back_writes = true;
 
-    /// Connects to `url` and creates the checkpoint table if it is missing. Throws `PostgresError`.
+    /// Connects to `url` and creates the checkpoint and dead-letter tables if they are missing. Throws
+    /// `PostgresError`.
     explicit PostgresCheckpointStore(const std::string& url) : connection_(url) {
         (void)connection_.exec("CREATE TABLE IF NOT EXISTS orchestrix_checkpoints (name text PRIMARY KEY, "
                                "position bigint NOT NULL)",
                                "create the checkpoint table");
+        (void)connection_.exec(
+            "CREATE TABLE IF NOT EXISTS orchestrix_dead_letters (projection text NOT NULL, position bigint NOT NULL, "
+            "stream_id text NOT NULL, version bigint NOT NULL, event_id text NOT NULL, type text NOT NULL, "
+            "schema_version integer, payload text, metadata text, error text NOT NULL, attempts integer NOT NULL, "
+            "failed_at timestamptz NOT NULL, retry_requested boolean NOT NULL DEFAULT false, "
+            "PRIMARY KEY (projection, position))",
+            "create the dead-letter table");
     }
 
     PostgresCheckpointStore(const PostgresCheckpointStore&) = delete;
@@ -181,7 +211,136 @@ public:
         return std::invoke(reader, tx);
     }
 
+    /// In `tx`, keeps `letter` as a dead letter of `name` (replacing one at the same position).
+    void add_dead_letter(PostgresTransaction& tx, std::string_view name, const DeadLetter& letter) {
+        std::optional<std::int64_t> schema_version;
+        if (letter.schema_version) schema_version = static_cast<std::int64_t>(*letter.schema_version);
+        (void)tx.exec("INSERT INTO orchestrix_dead_letters (projection, position, stream_id, version, event_id, type, "
+                      "schema_version, payload, metadata, error, attempts, failed_at, retry_requested) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                      "'epoch'::timestamptz + $12 * interval '1 microsecond', $13 <> 0) "
+                      "ON CONFLICT (projection, position) DO UPDATE SET stream_id = excluded.stream_id, "
+                      "version = excluded.version, event_id = excluded.event_id, type = excluded.type, "
+                      "schema_version = excluded.schema_version, payload = excluded.payload, "
+                      "metadata = excluded.metadata, error = excluded.error, attempts = excluded.attempts, "
+                      "failed_at = excluded.failed_at, retry_requested = excluded.retry_requested",
+                      name, checked(letter.position, "position"), letter.stream_id, checked(letter.version, "version"),
+                      letter.event_id, letter.type, schema_version, letter.payload, letter.metadata, letter.error,
+                      std::int64_t{letter.attempts}, durable::to_micros(letter.failed_at),
+                      std::int64_t{letter.retry_requested ? 1 : 0});
+    }
+
+    /// The dead letters of `name`, in position order. Throws `StoreError` for a row a tool left out of
+    /// range (a negative position, version or attempt count).
+    [[nodiscard]] std::vector<DeadLetter> dead_letters(std::string_view name) {
+        std::lock_guard lock(mutex_);
+        PostgresTransaction tx(connection_);
+        const auto r =
+            tx.exec("SELECT position, stream_id, version, event_id, type, schema_version, payload, metadata, "
+                    "error, attempts, (extract(epoch FROM failed_at) * 1000000)::bigint, "
+                    "retry_requested::integer FROM orchestrix_dead_letters WHERE projection = $1 "
+                    "ORDER BY position",
+                    name);
+        std::vector<DeadLetter> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
+        for (int row = 0; row < r.rows(); ++row) out.push_back(dead_letter_of(name, r, row));
+        return out;
+    }
+
+    /// The positions of the dead letters of `name` whose retry was requested, in order.
+    [[nodiscard]] std::vector<position_t> dead_letter_retries_requested(std::string_view name) {
+        std::lock_guard lock(mutex_);
+        PostgresTransaction tx(connection_);
+        const auto r = tx.exec("SELECT position FROM orchestrix_dead_letters WHERE projection = $1 AND "
+                               "retry_requested ORDER BY position",
+                               name);
+        std::vector<position_t> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
+        for (int row = 0; row < r.rows(); ++row) out.push_back(checked_position(name, r.int64(row, 0)));
+        return out;
+    }
+
+    /// In `tx`, removes the dead letter of `name` at `position`; returns whether there was one.
+    bool remove_dead_letter(PostgresTransaction& tx, std::string_view name, position_t position) {
+        return PostgresTransaction::changed(
+                   tx.exec("DELETE FROM orchestrix_dead_letters WHERE projection = $1 AND position = $2", name,
+                           checked(position, "position"))) == 1;
+    }
+
+    /// In `tx`, removes every dead letter of `name`; returns how many there were.
+    std::uint64_t remove_dead_letters(PostgresTransaction& tx, std::string_view name) {
+        return static_cast<std::uint64_t>(
+            PostgresTransaction::changed(tx.exec("DELETE FROM orchestrix_dead_letters WHERE projection = $1", name)));
+    }
+
+    /// In `tx`, records one more failed attempt of the dead letter of `name` at `position` (`error`,
+    /// `failed_at`, attempts + 1) and clears its `retry_requested`; returns whether there was one.
+    bool update_dead_letter(PostgresTransaction& tx, std::string_view name, position_t position, std::string_view error,
+                            std::chrono::system_clock::time_point failed_at) {
+        return PostgresTransaction::changed(
+                   tx.exec("UPDATE orchestrix_dead_letters SET error = $3, attempts = attempts + 1, "
+                           "failed_at = 'epoch'::timestamptz + $4 * interval '1 microsecond', retry_requested = false "
+                           "WHERE projection = $1 AND position = $2",
+                           name, checked(position, "position"), error, durable::to_micros(failed_at))) == 1;
+    }
+
+    /// Asks for a retry of the dead letter of `name` at `position` (what a tool does with
+    /// `UPDATE orchestrix_dead_letters SET retry_requested = true`); returns whether there is one.
+    bool request_dead_letter_retry(std::string_view name, position_t position) {
+        bool found = false;
+        transact([&](PostgresTransaction& tx) {
+            found = PostgresTransaction::changed(tx.exec("UPDATE orchestrix_dead_letters SET retry_requested = true "
+                                                         "WHERE projection = $1 AND position = $2",
+                                                         name, checked(position, "position"))) == 1;
+        });
+        return found;
+    }
+
 private:
+    // A position or version as a bigint.
+    static std::int64_t checked(std::uint64_t value, const char* what) {
+        if (value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            throw InvalidArgumentError(what, std::string("PostgresCheckpointStore: the dead letter's ") + what + " " +
+                                                 std::to_string(value) + " is too large for a bigint");
+        }
+        return static_cast<std::int64_t>(value);
+    }
+
+    static position_t checked_position(std::string_view name, std::int64_t position) {
+        if (position <= 0) {
+            throw StoreError("orchestrix_dead_letters: projection '" + std::string(name) + "' has a dead letter at " +
+                             "position " + std::to_string(position) + "; positions start at 1");
+        }
+        return static_cast<position_t>(position);
+    }
+
+    static DeadLetter dead_letter_of(std::string_view name, const detail::postgres::Result& r, int row) {
+        DeadLetter out;
+        out.position = checked_position(name, r.int64(row, 0));
+        const auto count = [&](int column, const char* what, std::int64_t max) {
+            const std::int64_t value = r.int64(row, column);
+            if (value < 0 || value > max) {
+                throw StoreError("orchestrix_dead_letters: the dead letter of projection '" + std::string(name) +
+                                 "' at position " + std::to_string(out.position) + " has " + what + " " +
+                                 std::to_string(value) + ", out of range");
+            }
+            return value;
+        };
+        constexpr auto max_u32 = static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max());
+        out.stream_id = std::string(r.text(row, 1));
+        out.version = static_cast<stream_version_t>(count(2, "version", std::numeric_limits<std::int64_t>::max()));
+        out.event_id = std::string(r.text(row, 3));
+        out.type = std::string(r.text(row, 4));
+        if (!r.is_null(row, 5)) out.schema_version = static_cast<std::uint32_t>(count(5, "schema_version", max_u32));
+        if (!r.is_null(row, 6)) out.payload = std::string(r.text(row, 6));
+        if (!r.is_null(row, 7)) out.metadata = std::string(r.text(row, 7));
+        out.error = std::string(r.text(row, 8));
+        out.attempts = static_cast<std::uint32_t>(count(9, "attempts", max_u32));
+        out.failed_at = durable::from_micros(r.int64(row, 10));
+        out.retry_requested = r.int64(row, 11) != 0;
+        return out;
+    }
+
     static void upsert(PostgresTransaction& tx, std::string_view name, position_t position) {
         (void)tx.exec("INSERT INTO orchestrix_checkpoints (name, position) VALUES ($1, $2) "
                       "ON CONFLICT (name) DO UPDATE SET position = excluded.position",

@@ -290,6 +290,9 @@ public:
     using typename base_type::recorded_type;
     using typename base_type::view_type;
 
+    /// The kind this store reports to its observer (`observe`).
+    static constexpr std::string_view store_kind = "postgres";
+
     /// Connects to the database at `url` (a libpq URL or key=value string, e.g.
     /// "postgresql://app@db.internal:5432/bank") and creates the schema if asked. Throws `PostgresError`.
     explicit PostgresEventStore(std::string url, PostgresOptions options = {}, Codec codec = Codec{})
@@ -332,14 +335,30 @@ public:
 private:
     AppendResult append_batch(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
                               const AppendCondition* condition) {
-        namespace pg = detail::postgres;
         const durable::PreparedBatch batch = durable::prepare_append<Events>(codec_, stream, events, condition);
+        std::vector<Uuid> event_ids;
+        event_ids.reserve(events.size());
+        for (const auto& e : events) event_ids.push_back(e.metadata.event_id);
+        return write_batch(
+            stream, std::span<const Uuid>(event_ids), batch, expected, condition,
+            [&](std::span<const std::optional<durable::StoredEventRow>> stored, stream_version_t current) {
+                return durable::check_idempotent_retry<Events>(codec_, stream, events, batch.encoded, stored, expected,
+                                                               current);
+            });
+    }
+
+    // The insert of a checked batch, shared by `append_batch` and `append_raw` (see `DurableStoreBase`).
+    template <class Retry>
+    AppendResult write_batch(std::string_view stream, std::span<const Uuid> event_ids,
+                             const durable::PreparedBatch& batch, ExpectedVersion expected,
+                             const AppendCondition* condition, Retry&& retry) {
+        namespace pg = detail::postgres;
         const std::vector<SerializedEvent>& encoded = batch.encoded;
-        if (events.empty()) return AppendResult{stream_version(stream), 0, 0, false};
+        if (event_ids.empty()) return AppendResult{stream_version(stream), 0, 0, false};
 
         std::vector<std::string> ids, types, versions, payloads, metadata;
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            ids.push_back(pg::uuid_binary(events[i].metadata.event_id.bytes()));
+        for (std::size_t i = 0; i < event_ids.size(); ++i) {
+            ids.push_back(pg::uuid_binary(event_ids[i].bytes()));
             types.push_back(encoded[i].type);
             versions.push_back(pg::Params::big_endian(encoded[i].schema_version));
             payloads.push_back(encoded[i].payload);
@@ -386,12 +405,15 @@ private:
                                 true};
         }
         if (status == 2) {
-            if (auto retry = check_retry(*c, stream, events, encoded, expected, current)) return *retry;
+            if (auto stored = retry(std::span<const std::optional<durable::StoredEventRow>>(stored_rows(*c, event_ids)),
+                                    current)) {
+                return *stored;
+            }
             throw PostgresError({}, "append to stream '" + std::string(stream) +
                                         "': the database reported stored event ids that cannot be found");
         }
         if (status == 3)
-            detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), events.size());
+            detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), event_ids.size());
         if (status == 4 && condition != nullptr) {
             throw AppendConditionError(std::string(stream), static_cast<position_t>(r.int64(0, 2)), condition->after);
         }
@@ -449,13 +471,12 @@ private:
         return visit_rows(c->run("orchestrix_read_all", params), visitor);
     }
 
-    std::optional<AppendResult> check_retry(detail::postgres::Connection& c, std::string_view stream,
-                                            std::span<const envelope_type> events,
-                                            const std::vector<SerializedEvent>& encoded, ExpectedVersion expected,
-                                            stream_version_t current) const {
+    // The stored rows of the batch's ids (`rows[i]` that of `event_ids[i]`, or nothing).
+    std::vector<std::optional<durable::StoredEventRow>> stored_rows(detail::postgres::Connection& c,
+                                                                    std::span<const Uuid> event_ids) const {
         namespace pg = detail::postgres;
         std::vector<std::string> ids;
-        for (const auto& e : events) ids.push_back(pg::uuid_binary(e.metadata.event_id.bytes()));
+        for (const Uuid& id : event_ids) ids.push_back(pg::uuid_binary(id.bytes()));
         pg::Params params;
         params.add_array(pg::uuid_oid, ids);
         // An unnamed statement, planned at each call for the table as it is now: a prepared one keeps the plan
@@ -465,11 +486,11 @@ private:
             c.run_unprepared("SELECT event_id::text, stream_id, version, position, type, schema_version, "
                              "payload::text FROM events WHERE event_id = ANY ($1)",
                              params, {pg::uuid_array_oid}, "look up the stored events of a retry");
-        std::vector<std::optional<durable::StoredEventRow>> rows(events.size());
+        std::vector<std::optional<durable::StoredEventRow>> rows(event_ids.size());
         for (int row = 0; row < r.rows(); ++row) {
             const auto id = r.text(row, 0);
-            for (std::size_t i = 0; i < events.size(); ++i) {
-                if (events[i].metadata.event_id.to_string() != id) continue;
+            for (std::size_t i = 0; i < event_ids.size(); ++i) {
+                if (event_ids[i].to_string() != id) continue;
                 rows[i] = durable::StoredEventRow{std::string(r.text(row, 1)),
                                                   static_cast<stream_version_t>(r.int64(row, 2)),
                                                   static_cast<position_t>(r.int64(row, 3)),
@@ -478,7 +499,7 @@ private:
                                                   std::string(r.text(row, 6))};
             }
         }
-        return durable::check_idempotent_retry<Events>(codec_, stream, events, encoded, rows, expected, current);
+        return rows;
     }
 
     template <class Visitor>

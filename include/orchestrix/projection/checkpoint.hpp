@@ -1,21 +1,33 @@
 #pragma once
 
-// Checkpoints: how far a projection got. The `checkpoint_store` concept, and the in-memory store.
+// Checkpoints: how far a projection got, and the events it skipped (dead letters). The `checkpoint_store`
+// and `dead_letter_store` concepts, and the in-memory store.
 
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 
+#include <chrono>
 #include <concepts>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace orchestrix {
+
+namespace detail {
+/// Whether `T` is a `std::optional`: the durable checkpoint stores bind an empty one as NULL.
+template <class T>
+inline constexpr bool is_optional = false;
+template <class T>
+inline constexpr bool is_optional<std::optional<T>> = true;
+} // namespace detail
 
 /// Where projections keep their checkpoints (the global position of the last event they processed, 0 for
 /// none), and the transactions their read models are written in.
@@ -42,12 +54,76 @@ concept checkpoint_store = requires(C& store, std::string_view name, position_t 
     store.reset(tx, name);
 };
 
-/// Checkpoints in memory: for tests, for subscriptions that need no durability, and for in-memory read
-/// models. Thread-safe.
+/// An event a projection skipped after its handler failed (failure policy `skip`), kept so that it can be
+/// retried through the handler or discarded later: a row of `orchestrix_dead_letters` in the durable
+/// checkpoint stores (docs/operations.md, "Dead letters").
+struct DeadLetter {
+    /// The event's global position (with the projection's name, the dead letter's key).
+    position_t position = 0;
+    std::string stream_id{};
+    stream_version_t version = 0;
+    /// The event id as text; "" when unknown.
+    std::string event_id{};
+    /// The event's stable type name; "" when unknown.
+    std::string type{};
+    /// The stored form of the event (its schema version and the JSON text of its payload and metadata), as
+    /// the store holds it; nothing when the store cannot hand it out raw (the in-memory store).
+    std::optional<std::uint32_t> schema_version{};
+    std::optional<std::string> payload{};
+    std::optional<std::string> metadata{};
+    /// The message of the last failure.
+    std::string error{};
+    /// Failed attempts to process the event: handler calls, or reads of an event that cannot be decoded.
+    std::uint32_t attempts = 0;
+    /// When the last attempt failed (microsecond precision).
+    std::chrono::system_clock::time_point failed_at{};
+    /// A tool asked for a retry: the projection retries it through its handler at its next poll.
+    bool retry_requested = false;
+
+    friend bool operator==(const DeadLetter&, const DeadLetter&) = default;
+};
+
+/// What `Projection::retry_dead_letters()` came to.
+struct DeadLetterRetries {
+    /// Handled through the handler and removed.
+    std::uint64_t succeeded = 0;
+    /// Failed again: kept, with the new error and one more attempt.
+    std::uint64_t failed = 0;
+};
+
+/// A checkpoint store that also keeps dead letters, each written in the same transaction as the
+/// checkpoint move or the read-model writes it goes with:
 ///
-/// A transaction collects checkpoint moves and applies them when its body returns (all or none). The read
-/// model is the handler's own: in memory nothing can roll it back, so a handler that throws must leave it
-/// unchanged (or be idempotent) for the in-memory projection to be exactly-once.
+/// - `add_dead_letter(tx, name, letter)`: in `tx`, keeps `letter` for projection `name` (replacing one at
+///   the same position).
+/// - `dead_letters(name)`: the dead letters of `name`, in position order.
+/// - `dead_letter_retries_requested(name)`: the positions of those whose `retry_requested` is set.
+/// - `remove_dead_letter(tx, name, position)`: in `tx`, removes one; returns whether it was there.
+/// - `remove_dead_letters(tx, name)`: in `tx`, removes all of `name`'s; returns how many there were.
+/// - `update_dead_letter(tx, name, position, error, failed_at)`: in `tx`, records one more failed attempt
+///   (error, attempts + 1, failed_at) and clears `retry_requested`; returns whether it was there.
+/// - `request_dead_letter_retry(name, position)`: sets `retry_requested`, in a transaction of its own;
+///   returns whether it was there.
+template <class C>
+concept dead_letter_store = checkpoint_store<C> &&
+    requires(C& store, typename C::transaction_type& tx, std::string_view name, position_t position,
+             const DeadLetter& letter, std::string_view error, std::chrono::system_clock::time_point at) {
+    store.add_dead_letter(tx, name, letter);
+    { store.dead_letters(name) } -> std::same_as<std::vector<DeadLetter>>;
+    { store.dead_letter_retries_requested(name) } -> std::same_as<std::vector<position_t>>;
+    { store.remove_dead_letter(tx, name, position) } -> std::same_as<bool>;
+    { store.remove_dead_letters(tx, name) } -> std::same_as<std::uint64_t>;
+    { store.update_dead_letter(tx, name, position, error, at) } -> std::same_as<bool>;
+    { store.request_dead_letter_retry(name, position) } -> std::same_as<bool>;
+};
+
+/// Checkpoints and dead letters in memory: for tests, for subscriptions that need no durability, and for
+/// in-memory read models. Thread-safe.
+///
+/// A transaction collects checkpoint moves and dead-letter changes and applies them when its body returns
+/// (all or none). The read model is the handler's own: in memory nothing can roll it back, so a handler
+/// that throws must leave it unchanged (or be idempotent) for the in-memory projection to be exactly-once.
+/// Dead letters here have no stored form (`payload`, `metadata` and `schema_version` are empty).
 class InMemoryCheckpointStore {
 public:
     /// The checkpoint moves of one transaction, applied at commit.
@@ -63,7 +139,13 @@ public:
             position_t from = 0;
             position_t to = 0;
         };
+        struct DeadLetterChange {
+            enum class Kind : std::uint8_t { add, remove, remove_all, update } kind = Kind::add;
+            std::string name{};
+            DeadLetter letter{}; // add: the letter; update: its position, error and failed_at
+        };
         std::vector<Move> moves_;
+        std::vector<DeadLetterChange> dead_letters_;
     };
     using transaction_type = Transaction;
     /// Nothing rolls a handler's in-memory writes back: projections commit event by event.
@@ -100,6 +182,7 @@ public:
             if (actual != m.from) throw CheckpointConflictError(m.name, m.from, actual);
         }
         for (const auto& m : tx.moves_) checkpoints_.insert_or_assign(m.name, m.to);
+        for (auto& change : tx.dead_letters_) apply(change);
     }
 
     /// In `tx`, moves the checkpoint of `name` from `from` to `to` (checked at commit).
@@ -110,9 +193,112 @@ public:
     /// In `tx`, sets the checkpoint of `name` to 0.
     void reset(Transaction& tx, std::string_view name) { tx.moves_.push_back({std::string(name), false, 0, 0}); }
 
+    /// In `tx`, keeps `letter` as a dead letter of `name` (replacing one at the same position).
+    void add_dead_letter(Transaction& tx, std::string_view name, const DeadLetter& letter) {
+        tx.dead_letters_.push_back({Change::Kind::add, std::string(name), letter});
+    }
+
+    /// The dead letters of `name`, in position order.
+    [[nodiscard]] std::vector<DeadLetter> dead_letters(std::string_view name) const {
+        std::lock_guard lock(mutex_);
+        std::vector<DeadLetter> out;
+        auto found = dead_letters_.find(name);
+        if (found == dead_letters_.end()) return out;
+        for (const auto& [position, letter] : found->second) out.push_back(letter);
+        return out;
+    }
+
+    /// The positions of the dead letters of `name` whose retry was requested, in order.
+    [[nodiscard]] std::vector<position_t> dead_letter_retries_requested(std::string_view name) const {
+        std::lock_guard lock(mutex_);
+        std::vector<position_t> out;
+        auto found = dead_letters_.find(name);
+        if (found == dead_letters_.end()) return out;
+        for (const auto& [position, letter] : found->second) {
+            if (letter.retry_requested) out.push_back(position);
+        }
+        return out;
+    }
+
+    /// In `tx`, removes the dead letter of `name` at `position`; returns whether there is one now.
+    bool remove_dead_letter(Transaction& tx, std::string_view name, position_t position) {
+        DeadLetter key;
+        key.position = position;
+        tx.dead_letters_.push_back({Change::Kind::remove, std::string(name), std::move(key)});
+        return contains(name, position);
+    }
+
+    /// In `tx`, removes every dead letter of `name`; returns how many there are now.
+    std::uint64_t remove_dead_letters(Transaction& tx, std::string_view name) {
+        tx.dead_letters_.push_back({Change::Kind::remove_all, std::string(name), {}});
+        std::lock_guard lock(mutex_);
+        auto found = dead_letters_.find(name);
+        return found == dead_letters_.end() ? 0 : found->second.size();
+    }
+
+    /// In `tx`, records one more failed attempt of the dead letter of `name` at `position` (`error`,
+    /// `failed_at`, attempts + 1) and clears its `retry_requested`; returns whether there is one now.
+    bool update_dead_letter(Transaction& tx, std::string_view name, position_t position, std::string_view error,
+                            std::chrono::system_clock::time_point failed_at) {
+        DeadLetter change;
+        change.position = position;
+        change.error = std::string(error);
+        change.failed_at = failed_at;
+        tx.dead_letters_.push_back({Change::Kind::update, std::string(name), std::move(change)});
+        return contains(name, position);
+    }
+
+    /// Asks for a retry of the dead letter of `name` at `position` (at the projection's next poll);
+    /// returns whether there is one.
+    bool request_dead_letter_retry(std::string_view name, position_t position) {
+        std::lock_guard lock(mutex_);
+        auto found = dead_letters_.find(name);
+        if (found == dead_letters_.end()) return false;
+        auto letter = found->second.find(position);
+        if (letter == found->second.end()) return false;
+        letter->second.retry_requested = true;
+        return true;
+    }
+
 private:
+    using Change = Transaction::DeadLetterChange;
+
+    [[nodiscard]] bool contains(std::string_view name, position_t position) const {
+        std::lock_guard lock(mutex_);
+        auto found = dead_letters_.find(name);
+        return found != dead_letters_.end() && found->second.count(position) != 0;
+    }
+
+    // Called with mutex_ held, at commit.
+    void apply(Change& change) {
+        auto& letters = dead_letters_[change.name];
+        const position_t position = change.letter.position;
+        switch (change.kind) {
+        case Change::Kind::add:
+            letters.insert_or_assign(position, std::move(change.letter));
+            break;
+        case Change::Kind::remove:
+            letters.erase(position);
+            break;
+        case Change::Kind::remove_all:
+            letters.clear();
+            break;
+        case Change::Kind::update: {
+            auto found = letters.find(position);
+            if (found == letters.end()) break;
+            found->second.error = std::move(change.letter.error);
+            found->second.failed_at = change.letter.failed_at;
+            ++found->second.attempts;
+            found->second.retry_requested = false;
+            break;
+        }
+        }
+        if (letters.empty()) dead_letters_.erase(change.name);
+    }
+
     mutable std::mutex mutex_;
     std::map<std::string, position_t, std::less<>> checkpoints_;
+    std::map<std::string, std::map<position_t, DeadLetter>, std::less<>> dead_letters_;
 };
 
 } // namespace orchestrix

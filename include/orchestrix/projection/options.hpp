@@ -6,6 +6,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/uuid.hpp>
 
 #include <algorithm>
@@ -180,6 +181,10 @@ struct ProjectionOptions {
     /// action that follows (`retry`, then `skip` or `stop`). Optional; `skipped()` and `failure()` keep the
     /// record either way.
     std::function<void(const EventFailure&, FailureAction)> on_error{};
+    /// What the projection reports to, and traces each handled event in (docs/operations.md): its
+    /// progress and lag after each batch and when caught up, each failed attempt, each dead letter.
+    /// Optional (nullptr: nothing is reported); it must outlive the projection.
+    Observer* observer = nullptr;
 };
 
 } // namespace orchestrix

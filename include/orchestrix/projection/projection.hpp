@@ -5,10 +5,13 @@
 
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/core/observer.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
 #include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -82,7 +85,8 @@ inline std::string exception_message(const std::exception_ptr& e) {
 ///   (`poll_once()`, `run_until_caught_up()`); not both at once.
 /// - Caught up, it waits for new events: on the in-memory store's notification, on PostgreSQL's
 ///   LISTEN/NOTIFY (`listen()`), or by polling every `options.poll_interval` (SQLite).
-/// - A handler that throws meets `options.on_failure`: retry with backoff, skip (kept in `skipped()`), or
+/// - A handler that throws meets `options.on_failure`: retry with backoff, skip (kept in `skipped()`, and
+///   as a dead letter by a `dead_letter_store`: `dead_letters()`, `retry_dead_letters()`), or
 ///   stop (`failure()`; `poll_once()` and `wait_for()` throw `ProjectionStoppedError`). A failed batch is
 ///   rolled back and replayed one event per transaction, so the events before the poison one commit.
 /// - Thread-safe: the accessors may be called from any thread while it runs.
@@ -105,6 +109,7 @@ public:
           handler_(wrap(std::move(handler))) {
         if (name_.empty()) throw InvalidArgumentError("name", "a projection needs a non-empty name");
         if (options_.batch_size == 0) options_.batch_size = 1;
+        if (options_.observer != nullptr) span_name_ = "orchestrix.projection " + name_;
         checkpoint_ = checkpoints_->load(name_);
     }
 
@@ -196,6 +201,48 @@ public:
         return skipped_;
     }
 
+    /// This projection's dead letters, in position order: the events it skipped, as the checkpoint store
+    /// keeps them (a `dead_letter_store`: in memory, SQLite, PostgreSQL), each written in the transaction
+    /// that moved the checkpoint past it. Unlike `skipped()`, they outlive the process on a durable store.
+    [[nodiscard]] std::vector<DeadLetter> dead_letters() const requires dead_letter_store<Checkpoints> {
+        return checkpoints_->dead_letters(name_);
+    }
+
+    /// Retries every dead letter through the handler, in position order, waiting for a batch in progress.
+    /// Each is read back from the store and handled in one transaction with its removal; if the handler
+    /// throws or the event cannot be decoded, the dead letter stays, with the new error, one more attempt
+    /// and the time. One handler call per dead letter (the failure policy's retries do not apply). Throws
+    /// if the store cannot be read.
+    DeadLetterRetries retry_dead_letters() requires dead_letter_store<Checkpoints> {
+        std::lock_guard run_lock(run_mutex_);
+        DeadLetterRetries out;
+        for (const DeadLetter& letter : checkpoints_->dead_letters(name_)) {
+            const RetryOutcome outcome = retry_dead_letter(letter.position);
+            if (outcome == RetryOutcome::succeeded) ++out.succeeded;
+            if (outcome == RetryOutcome::failed) ++out.failed;
+        }
+        return out;
+    }
+
+    /// Removes the dead letter at `position` without handling it; returns whether there was one.
+    bool discard_dead_letter(position_t position) requires dead_letter_store<Checkpoints> {
+        bool removed = false;
+        checkpoints_->transact(
+            [&](transaction_type& tx) { removed = checkpoints_->remove_dead_letter(tx, name_, position); });
+        if (removed && options_.observer != nullptr) observe_dead_letter(position, DeadLetterOutcome::discarded);
+        return removed;
+    }
+
+    /// Removes every dead letter of this projection without handling them; returns how many there were.
+    std::uint64_t discard_dead_letters() requires dead_letter_store<Checkpoints> {
+        std::vector<DeadLetter> listed;
+        if (options_.observer != nullptr) listed = checkpoints_->dead_letters(name_);
+        std::uint64_t removed = 0;
+        checkpoints_->transact([&](transaction_type& tx) { removed = checkpoints_->remove_dead_letters(tx, name_); });
+        for (const DeadLetter& letter : listed) observe_dead_letter(letter.position, DeadLetterOutcome::discarded);
+        return removed;
+    }
+
     /// Lets a projection stopped on a failure run again from the failed event (`start()` does this too).
     void resume() {
         std::lock_guard lock(state_mutex_);
@@ -203,8 +250,9 @@ public:
     }
 
     /// Rebuilds the read model from position zero: stops the thread, runs `reset_read_model(tx)` (or
-    /// `reset_read_model()`) and sets the checkpoint to 0 in one transaction, forgets failures and skips,
-    /// and restarts the thread if it was running. Events are processed again by the thread or the next
+    /// `reset_read_model()`) and sets the checkpoint to 0 in one transaction (which also removes the
+    /// projection's dead letters: their events are handled again), forgets failures and skips, and restarts
+    /// the thread if it was running. Events are processed again by the thread or the next
     /// `poll_once()`.
     template <class Reset>
     void rebuild(Reset&& reset_read_model) {
@@ -220,6 +268,7 @@ public:
                 std::invoke(reset_read_model);
             }
             checkpoints_->reset(tx, name_);
+            if constexpr (dead_letter_store<Checkpoints>) (void)checkpoints_->remove_dead_letters(tx, name_);
         });
         {
             std::lock_guard lock(state_mutex_);
@@ -318,6 +367,8 @@ private:
     }
 
     void report(const EventFailure& failure, FailureAction action) const {
+        if (options_.observer != nullptr) [[unlikely]]
+            observe_failure(failure, action);
         if (!options_.on_error) return;
         try {
             options_.on_error(failure, action);
@@ -360,13 +411,23 @@ private:
 
     std::uint64_t step(std::stop_token stop) {
         std::lock_guard run_lock(run_mutex_);
+        std::vector<recorded_type> events;
+        if (options_.observer != nullptr) [[unlikely]]
+            return observed_step(stop, events);
+        return read_and_handle(stop, events);
+    }
+
+    // Reads the batch after the checkpoint into `events` and handles it; returns the number of events read.
+    std::uint64_t read_and_handle(std::stop_token stop, std::vector<recorded_type>& events) {
         position_t from = 0;
         {
             std::lock_guard lock(state_mutex_);
             if (failure_) throw ProjectionStoppedError(name_, *failure_);
             from = checkpoint_;
         }
-        std::vector<recorded_type> events;
+        if constexpr (dead_letter_store<Checkpoints>) {
+            if (!retry_requested_dead_letters(stop, from)) return 0;
+        }
         try {
             events = store_->read_all(from + 1, options_.batch_size);
         } catch (const Error& e) {
@@ -402,7 +463,7 @@ private:
                 for (std::size_t i = 0; i < events.size(); ++i) {
                     if (!options_.filter.matches(events[i].type(), events[i].stream_id)) continue;
                     at = i;
-                    handler_(tx, events[i]);
+                    handle(tx, events[i]);
                 }
                 at = no_index;
                 checkpoints_->advance(tx, name_, from, events.back().position);
@@ -453,13 +514,17 @@ private:
         return skip(std::move(failure)) ? 1 : 0;
     }
 
-    // Records `failure` as skipped and moves the checkpoint past its event. Returns false if another runner
-    // moved the checkpoint first.
+    // Records `failure` as skipped and moves the checkpoint past its event, keeping it as a dead letter in
+    // the same transaction where the checkpoint store keeps them. Returns false if another runner moved the
+    // checkpoint first.
     bool skip(EventFailure failure) {
         const position_t from = checkpoint();
+        [[maybe_unused]] const DeadLetter letter = dead_letter_of(failure);
         try {
-            checkpoints_->transact(
-                [&](transaction_type& tx) { checkpoints_->advance(tx, name_, from, failure.position); });
+            checkpoints_->transact([&](transaction_type& tx) {
+                checkpoints_->advance(tx, name_, from, failure.position);
+                if constexpr (dead_letter_store<Checkpoints>) checkpoints_->add_dead_letter(tx, name_, letter);
+            });
         } catch (const CheckpointConflictError&) {
             reload();
             return false;
@@ -476,7 +541,102 @@ private:
             skipped_.push_back(std::move(failure));
         }
         advanced_to(position);
+        if (options_.observer != nullptr) [[unlikely]]
+            observe_dead_letter(position, DeadLetterOutcome::added);
         return true;
+    }
+
+    // The dead letter of a skipped event: what `failure` says, with the event as it is stored when the
+    // store can read it raw (only worked out for a checkpoint store that keeps dead letters).
+    DeadLetter dead_letter_of(const EventFailure& failure) const {
+        DeadLetter letter;
+        if constexpr (dead_letter_store<Checkpoints>) {
+            letter.position = failure.position;
+            letter.stream_id = failure.stream_id;
+            letter.version = failure.version;
+            if (!failure.event_id.is_nil()) letter.event_id = failure.event_id.to_string();
+            letter.type = failure.type;
+            letter.error = failure.error;
+            letter.attempts = std::max<std::uint32_t>(failure.attempts, 1); // an undecodable event: one read
+            letter.failed_at =
+                std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+            std::optional<RawRecordedEvent> raw = failure.raw;
+            if constexpr (detail::raw_readable_store<Store>) {
+                if (!raw) {
+                    try {
+                        raw = store_->read_raw(failure.position);
+                    } catch (...) { // NOLINT(bugprone-empty-catch): kept without its stored form
+                    }
+                }
+            }
+            if (raw) {
+                letter.event_id = raw->event_id;
+                letter.type = raw->type;
+                letter.schema_version = raw->schema_version;
+                letter.payload = raw->payload;
+                letter.metadata = raw->metadata;
+            }
+        } else {
+            (void)failure;
+        }
+        return letter;
+    }
+
+    enum class RetryOutcome : std::uint8_t { succeeded, failed, gone };
+
+    // Retries the dead letter at `position` (the caller holds run_mutex_): reads its event back and, in one
+    // transaction, removes it and hands the event to the handler; if that fails, records the failure.
+    // `gone` if there is no such dead letter (any more). Throws if the store cannot be read.
+    RetryOutcome retry_dead_letter(position_t position) {
+        std::optional<recorded_type> event;
+        std::string error;
+        try {
+            auto events = store_->read_all(position, 1);
+            if (!events.empty() && events.front().position == position) {
+                event = std::move(events.front());
+            } else {
+                error = "the store has no event at position " + std::to_string(position);
+            }
+        } catch (const Error& e) {
+            const auto* unreadable = dynamic_cast<const UnreadableEvent*>(&e);
+            if (unreadable == nullptr || unreadable->position() != position) throw;
+            error = e.what();
+        }
+        if (event) {
+            bool gone = false;
+            try {
+                checkpoints_->transact([&](transaction_type& tx) {
+                    gone = !checkpoints_->remove_dead_letter(tx, name_, position);
+                    if (!gone && options_.filter.matches(event->type(), event->stream_id)) handle(tx, *event);
+                });
+                if (gone) return RetryOutcome::gone;
+                if (options_.observer != nullptr) observe_dead_letter(position, DeadLetterOutcome::retried);
+                return RetryOutcome::succeeded;
+            } catch (...) {
+                error = detail::exception_message(std::current_exception());
+            }
+        }
+        bool found = false;
+        const std::chrono::system_clock::time_point now =
+            std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+        checkpoints_->transact(
+            [&](transaction_type& tx) { found = checkpoints_->update_dead_letter(tx, name_, position, error, now); });
+        if (!found) return RetryOutcome::gone;
+        if (options_.observer != nullptr) observe_dead_letter(position, DeadLetterOutcome::failed);
+        return RetryOutcome::failed;
+    }
+
+    // Retries the dead letters a tool asked to retry (`retry_requested`), before new events are read.
+    // Returns false if the store or the checkpoint store failed (handled as a store failure).
+    bool retry_requested_dead_letters(std::stop_token stop, position_t from) {
+        try {
+            for (const position_t position : checkpoints_->dead_letter_retries_requested(name_))
+                (void)retry_dead_letter(position);
+            return true;
+        } catch (...) {
+            store_failed(stop, from + 1, std::current_exception());
+            return false;
+        }
     }
 
     // Processes one event in a transaction of its own, starting at attempt `attempt` (the previous
@@ -493,7 +653,7 @@ private:
             const position_t from = checkpoint();
             try {
                 checkpoints_->transact([&](transaction_type& tx) {
-                    if (wanted) handler_(tx, e);
+                    if (wanted) handle(tx, e);
                     checkpoints_->advance(tx, name_, from, e.position);
                 });
                 advanced_to(e.position);
@@ -510,11 +670,118 @@ private:
         return skip(std::move(failure));
     }
 
+    // Calls the handler for `e`; with an observer, inside the event's span (see `handle_traced`).
+    void handle(transaction_type& tx, const recorded_type& e) {
+        if (options_.observer != nullptr) [[unlikely]] {
+            handle_traced(tx, e);
+            return;
+        }
+        handler_(tx, e);
+    }
+
+    // Runs the handler inside the span "orchestrix.projection <name>" (consumer) whose parent is the trace
+    // the event was recorded in; the span's context (or, when no span was started, the event's own trace)
+    // is the thread's current trace meanwhile, so what the handler does continues the event's trace.
+    void handle_traced(transaction_type& tx, const recorded_type& e) {
+        Observer& observer = *options_.observer;
+        const TraceContext& parent = e.metadata.trace;
+        const std::array<SpanAttribute, 3> attributes{
+            SpanAttribute{"orchestrix.stream", e.stream_id, 0, false},
+            SpanAttribute{"orchestrix.position", {}, static_cast<std::int64_t>(e.position), true},
+            SpanAttribute{"orchestrix.event_type", e.type(), 0, false}};
+        const TraceContext span =
+            detail::start_span(observer, SpanStart{span_name_, SpanKind::consumer, parent, attributes});
+        const bool traced = span.valid();
+        std::optional<TraceScope> scope;
+        if (traced) {
+            scope.emplace(span);
+        } else if (parent.valid()) {
+            scope.emplace(parent);
+        }
+        try {
+            handler_(tx, e);
+        } catch (...) {
+            if (traced) {
+                detail::call_hook([&] {
+                    const std::string error = detail::exception_message(std::current_exception());
+                    observer.end_span(span, SpanEnd{true, error, {}});
+                });
+            }
+            throw;
+        }
+        if (traced) detail::call_hook([&] { observer.end_span(span, SpanEnd{false, {}, {}}); });
+    }
+
+    // `step` with an observer: reports the projection's progress after the batch (`on_projection`).
+    std::uint64_t observed_step(std::stop_token stop, std::vector<recorded_type>& events) {
+        const auto started = detail::observer_clock::now();
+        std::uint32_t failures_before = 0;
+        {
+            std::lock_guard lock(state_mutex_);
+            failures_before = store_failures_;
+        }
+        const std::uint64_t read = read_and_handle(stop, events); // a stopped projection reports its failure only
+        {
+            std::lock_guard lock(state_mutex_);
+            if (store_failures_ > failures_before) return read; // the store failed: reported as a failure
+        }
+        observe_progress(events, read, detail::elapsed_since(started));
+        return read;
+    }
+
+    // Reports where the projection is after a batch of `read` events (`events`: those read, if any), or
+    // that it is caught up (`read` = 0).
+    void observe_progress(const std::vector<recorded_type>& events, std::uint64_t read,
+                          std::chrono::nanoseconds duration) noexcept {
+        try {
+            ProjectionObservation progress{name_, checkpoint(), 0, 0, {}, read, duration};
+            progress.head = progress.checkpoint;
+            if constexpr (requires(const Store& s) {
+                              { s.head_position() } -> std::convertible_to<position_t>;
+                          }) {
+                progress.head = std::max<position_t>(store_->head_position(), progress.checkpoint);
+            }
+            progress.lag_events = progress.head - progress.checkpoint;
+            if (read != 0 && progress.lag_events != 0 && progress.checkpoint != 0) {
+                std::optional<std::chrono::system_clock::time_point> recorded;
+                for (auto it = events.rbegin(); it != events.rend() && !recorded; ++it)
+                    if (it->position == progress.checkpoint) recorded = it->metadata.recorded_at;
+                if (!recorded) { // the checkpoint is not in the batch (another runner moved it)
+                    const auto at = store_->read_all(progress.checkpoint, 1);
+                    if (!at.empty() && at.front().position == progress.checkpoint)
+                        recorded = at.front().metadata.recorded_at;
+                }
+                if (recorded) {
+                    progress.lag_time =
+                        std::max(std::chrono::nanoseconds(0), std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                                  std::chrono::system_clock::now() - *recorded));
+                }
+            }
+            options_.observer->on_projection(progress);
+        } catch (...) { // NOLINT(bugprone-empty-catch): an observer (or reading the head) must not stop the projection
+        }
+    }
+
+    void observe_failure(const EventFailure& failure, FailureAction action) const noexcept {
+        const FailureOutcome outcome = action == FailureAction::retry  ? FailureOutcome::retried
+                                       : action == FailureAction::skip ? FailureOutcome::skipped
+                                                                       : FailureOutcome::stopped;
+        detail::call_hook([&] {
+            options_.observer->on_projection_failure(ProjectionFailureObservation{
+                name_, failure.position, failure.stream_id, failure.type, failure.error, failure.attempts, outcome});
+        });
+    }
+
+    void observe_dead_letter(position_t position, DeadLetterOutcome outcome) const noexcept {
+        detail::call_hook([&] { options_.observer->on_dead_letter(DeadLetterObservation{name_, position, outcome}); });
+    }
+
     std::string name_;
     const Store* store_;
     Checkpoints* checkpoints_;
     ProjectionOptions options_;
     handler_type handler_;
+    std::string span_name_; // "orchestrix.projection <name>", with an observer
 
     mutable std::mutex state_mutex_; // guards what follows, up to the thread
     std::condition_variable_any progressed_;
@@ -554,6 +821,14 @@ public:
     [[nodiscard]] position_t checkpoint() const { return runner().checkpoint(); }
     [[nodiscard]] std::optional<EventFailure> failure() const { return runner().failure(); }
     [[nodiscard]] std::vector<EventFailure> skipped() const { return runner().skipped(); }
+    /// The dead letters, in position order (see `Projection::dead_letters`).
+    [[nodiscard]] std::vector<DeadLetter> dead_letters() const { return runner().dead_letters(); }
+    /// Retries every dead letter through the handler (see `Projection::retry_dead_letters`).
+    DeadLetterRetries retry_dead_letters() { return runner().retry_dead_letters(); }
+    /// Removes one dead letter without handling it; returns whether there was one.
+    bool discard_dead_letter(position_t position) { return runner().discard_dead_letter(position); }
+    /// Removes every dead letter without handling them; returns how many there were.
+    std::uint64_t discard_dead_letters() { return runner().discard_dead_letters(); }
     void resume() { runner().resume(); }
 
 protected:

@@ -730,10 +730,10 @@ private:
             const auto next_id = [&] { return derived_id(trigger, context.stream, batch.size()); };
             if (position != 0) {
                 batch.emplace_back(saga_event_type{SagaTriggered{position, trigger.to_string()}},
-                                   Metadata{next_id(), {}, trigger.to_string(), {}});
+                                   Metadata{next_id(), {}, trigger.to_string(), {}, {}});
             }
             for (auto& event : saga.uncommitted_) {
-                batch.emplace_back(std::move(event), Metadata{next_id(), {}, trigger.to_string(), {}});
+                batch.emplace_back(std::move(event), Metadata{next_id(), {}, trigger.to_string(), {}, {}});
             }
             for (const auto& op : context.deadline_ops) {
                 if (op.schedule) {

@@ -1,9 +1,11 @@
 #pragma once
 
-// Checkpoints and read models in SQLite: a projection's writes and its checkpoint commit in one
-// transaction (target orchestrix::sqlite).
+// Checkpoints, dead letters and read models in SQLite: a projection's writes and its checkpoint commit in
+// one transaction (target orchestrix::sqlite).
 
+#include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/durable/store_base.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
 #include <orchestrix/projection/errors.hpp>
 #include <orchestrix/projection/options.hpp>
@@ -12,6 +14,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <functional>
@@ -23,6 +26,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace orchestrix {
 
@@ -34,8 +38,8 @@ class SqliteCheckpointStore;
 ///     tx.run("INSERT INTO balances (account, balance) VALUES (?1, ?2) "
 ///            "ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance", e.stream_id, amount);
 ///
-/// Arguments bind in order to `?1`, `?2`, ...: integers as INTEGER, strings as TEXT, `std::nullopt` as
-/// NULL. Errors throw `SqliteError`; thrown from a handler, they roll the transaction back.
+/// Arguments bind in order to `?1`, `?2`, ...: integers as INTEGER, strings as TEXT, `std::nullopt` (or an
+/// empty `std::optional`) as NULL. Errors throw `SqliteError`; thrown from a handler, they roll the transaction back.
 class SqliteTransaction {
 public:
     /// The raw connection, for anything the helpers do not cover.
@@ -108,6 +112,8 @@ private:
             (void)index;
             (void)value;
             return; // left unbound: NULL
+        } else if constexpr (detail::is_optional<T>) {
+            if (value) bind_one(s, index, *value); // else left unbound: NULL
         } else if constexpr (std::is_same_v<T, bool>) {
             s.bind(index, std::int64_t{value ? 1 : 0});
         } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
@@ -132,8 +138,9 @@ private:
 
 /// Projection checkpoints in an SQLite file (the event store's file or the read model's own), in the table
 /// `orchestrix_checkpoints`: a `checkpoint_store` whose transactions are SQLite transactions
-/// (`BEGIN IMMEDIATE`) on its own connection. A projection's read-model tables belong in the same file,
-/// written through the `SqliteTransaction` the handler gets, so they commit with the checkpoint.
+/// (`BEGIN IMMEDIATE`) on its own connection. Also a `dead_letter_store`, in the table
+/// `orchestrix_dead_letters` (docs/operations.md, "Dead letters"). A projection's read-model tables belong in the same
+/// file, written through the `SqliteTransaction` the handler gets, so they commit with the checkpoint.
 ///
 /// Thread-safe: one connection behind a mutex (a transaction holds it until it ends, so a handler must not
 /// call `load`, `save` or `read` of the same store). Other processes may use the file: SQLite's write lock,
@@ -144,7 +151,8 @@ public:
     /// A rolled-back transaction takes the handler's writes with it.
     static constexpr bool rolls_back_writes = true;
 
-    /// Opens (or creates) `path` in WAL mode with `options.synchronous`, and creates the checkpoint table.
+    /// Opens (or creates) `path` in WAL mode with `options.synchronous`, and creates the checkpoint and
+    /// dead-letter tables.
     explicit SqliteCheckpointStore(std::string path, SqliteOptions options = {}) : path_(std::move(path)), db_(path_) {
         db_.exec("PRAGMA busy_timeout = " + std::to_string(options.busy_timeout.count()));
         const std::string mode = db_.query_text("PRAGMA journal_mode = WAL");
@@ -154,6 +162,11 @@ public:
         db_.exec(std::string("PRAGMA synchronous = ") + detail::sqlite::synchronous_name(options.synchronous));
         db_.exec("CREATE TABLE IF NOT EXISTS orchestrix_checkpoints (name TEXT PRIMARY KEY, "
                  "position INTEGER NOT NULL)");
+        db_.exec("CREATE TABLE IF NOT EXISTS orchestrix_dead_letters (projection TEXT NOT NULL, "
+                 "position INTEGER NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, "
+                 "event_id TEXT NOT NULL, type TEXT NOT NULL, schema_version INTEGER, payload TEXT, metadata TEXT, "
+                 "error TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at INTEGER NOT NULL, "
+                 "retry_requested INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (projection, position)) WITHOUT ROWID");
         begin_ = detail::sqlite::Statement(db_.handle(), "BEGIN IMMEDIATE");
         commit_ = detail::sqlite::Statement(db_.handle(), "COMMIT");
         rollback_ = detail::sqlite::Statement(db_.handle(), "ROLLBACK");
@@ -219,6 +232,81 @@ public:
         return std::invoke(reader, tx);
     }
 
+    /// In `tx`, keeps `letter` as a dead letter of `name` (replacing one at the same position).
+    void add_dead_letter(SqliteTransaction& tx, std::string_view name, const DeadLetter& letter) {
+        std::optional<std::int64_t> schema_version;
+        if (letter.schema_version) schema_version = static_cast<std::int64_t>(*letter.schema_version);
+        tx.run("INSERT INTO orchestrix_dead_letters (projection, position, stream_id, version, event_id, type, "
+               "schema_version, payload, metadata, error, attempts, failed_at, retry_requested) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+               "ON CONFLICT (projection, position) DO UPDATE SET stream_id = excluded.stream_id, "
+               "version = excluded.version, event_id = excluded.event_id, type = excluded.type, "
+               "schema_version = excluded.schema_version, payload = excluded.payload, metadata = excluded.metadata, "
+               "error = excluded.error, attempts = excluded.attempts, failed_at = excluded.failed_at, "
+               "retry_requested = excluded.retry_requested",
+               name, letter.position, letter.stream_id, letter.version, letter.event_id, letter.type, schema_version,
+               letter.payload, letter.metadata, letter.error, letter.attempts, durable::to_micros(letter.failed_at),
+               letter.retry_requested);
+    }
+
+    /// The dead letters of `name`, in position order. Throws `StoreError` for a row a tool left out of
+    /// range (a negative position, version or attempt count).
+    [[nodiscard]] std::vector<DeadLetter> dead_letters(std::string_view name) {
+        std::lock_guard lock(mutex_);
+        SqliteTransaction tx(*this);
+        std::vector<DeadLetter> out;
+        tx.for_each(
+            "SELECT position, stream_id, version, event_id, type, schema_version, payload, metadata, error, "
+            "attempts, failed_at, retry_requested FROM orchestrix_dead_letters WHERE projection = ?1 "
+            "ORDER BY position",
+            [&](const detail::sqlite::Statement& row) { out.push_back(dead_letter_of(name, row)); }, name);
+        return out;
+    }
+
+    /// The positions of the dead letters of `name` whose retry was requested, in order.
+    [[nodiscard]] std::vector<position_t> dead_letter_retries_requested(std::string_view name) {
+        std::lock_guard lock(mutex_);
+        SqliteTransaction tx(*this);
+        std::vector<position_t> out;
+        tx.for_each(
+            "SELECT position FROM orchestrix_dead_letters WHERE projection = ?1 AND retry_requested <> 0 "
+            "ORDER BY position",
+            [&](const detail::sqlite::Statement& row) { out.push_back(checked_position(name, row.int64(0))); }, name);
+        return out;
+    }
+
+    /// In `tx`, removes the dead letter of `name` at `position`; returns whether there was one.
+    bool remove_dead_letter(SqliteTransaction& tx, std::string_view name, position_t position) {
+        return tx.run("DELETE FROM orchestrix_dead_letters WHERE projection = ?1 AND position = ?2", name, position) ==
+               1;
+    }
+
+    /// In `tx`, removes every dead letter of `name`; returns how many there were.
+    std::uint64_t remove_dead_letters(SqliteTransaction& tx, std::string_view name) {
+        return static_cast<std::uint64_t>(tx.run("DELETE FROM orchestrix_dead_letters WHERE projection = ?1", name));
+    }
+
+    /// In `tx`, records one more failed attempt of the dead letter of `name` at `position` (`error`,
+    /// `failed_at`, attempts + 1) and clears its `retry_requested`; returns whether there was one.
+    bool update_dead_letter(SqliteTransaction& tx, std::string_view name, position_t position, std::string_view error,
+                            std::chrono::system_clock::time_point failed_at) {
+        return tx.run("UPDATE orchestrix_dead_letters SET error = ?3, attempts = attempts + 1, failed_at = ?4, "
+                      "retry_requested = 0 WHERE projection = ?1 AND position = ?2",
+                      name, position, error, durable::to_micros(failed_at)) == 1;
+    }
+
+    /// Asks for a retry of the dead letter of `name` at `position` (what a tool does with
+    /// `UPDATE orchestrix_dead_letters SET retry_requested = 1`); returns whether there is one.
+    bool request_dead_letter_retry(std::string_view name, position_t position) {
+        bool found = false;
+        transact([&](SqliteTransaction& tx) {
+            found = tx.run("UPDATE orchestrix_dead_letters SET retry_requested = 1 WHERE projection = ?1 AND "
+                           "position = ?2",
+                           name, position) == 1;
+        });
+        return found;
+    }
+
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
     [[nodiscard]] sqlite3* handle() const noexcept { return db_.handle(); }
 
@@ -229,6 +317,41 @@ private:
         tx.run("INSERT INTO orchestrix_checkpoints (name, position) VALUES (?1, ?2) "
                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
                name, static_cast<std::int64_t>(position));
+    }
+
+    static position_t checked_position(std::string_view name, std::int64_t position) {
+        if (position <= 0) {
+            throw StoreError("orchestrix_dead_letters: projection '" + std::string(name) + "' has a dead letter at " +
+                             "position " + std::to_string(position) + "; positions start at 1");
+        }
+        return static_cast<position_t>(position);
+    }
+
+    static DeadLetter dead_letter_of(std::string_view name, const detail::sqlite::Statement& row) {
+        DeadLetter out;
+        out.position = checked_position(name, row.int64(0));
+        const auto count = [&](int column, const char* what, std::int64_t max) {
+            const std::int64_t value = row.int64(column);
+            if (value < 0 || value > max) {
+                throw StoreError("orchestrix_dead_letters: the dead letter of projection '" + std::string(name) +
+                                 "' at position " + std::to_string(out.position) + " has " + what + " " +
+                                 std::to_string(value) + ", out of range");
+            }
+            return value;
+        };
+        constexpr auto max_u32 = static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max());
+        out.stream_id = std::string(row.text(1));
+        out.version = static_cast<stream_version_t>(count(2, "version", std::numeric_limits<std::int64_t>::max()));
+        out.event_id = std::string(row.text(3));
+        out.type = std::string(row.text(4));
+        if (!row.is_null(5)) out.schema_version = static_cast<std::uint32_t>(count(5, "schema_version", max_u32));
+        if (!row.is_null(6)) out.payload = std::string(row.text(6));
+        if (!row.is_null(7)) out.metadata = std::string(row.text(7));
+        out.error = std::string(row.text(8));
+        out.attempts = static_cast<std::uint32_t>(count(9, "attempts", max_u32));
+        out.failed_at = durable::from_micros(row.int64(10));
+        out.retry_requested = row.int64(11) != 0;
+        return out;
     }
 
     detail::sqlite::Statement& statement(std::string_view sql) {

@@ -172,6 +172,9 @@ public:
     using typename base_type::recorded_type;
     using typename base_type::view_type;
 
+    /// The kind this store reports to its observer (`observe`).
+    static constexpr std::string_view store_kind = "sqlite";
+
     /// Opens (or creates) the store in the file at `path`. Throws `SqliteError` if the file cannot be
     /// opened, switched to WAL, or holds a newer layout.
     explicit SqliteEventStore(std::string path, SqliteOptions options = {}, Codec codec = Codec{})
@@ -241,6 +244,21 @@ private:
     AppendResult append_batch(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
                               const AppendCondition* condition) {
         const durable::PreparedBatch batch = durable::prepare_append<Events>(codec_, stream, events, condition);
+        std::vector<Uuid> ids;
+        ids.reserve(events.size());
+        for (const auto& e : events) ids.push_back(e.metadata.event_id);
+        return write_batch(
+            stream, std::span<const Uuid>(ids), batch, expected, condition,
+            [&](std::span<const std::optional<durable::StoredEventRow>> stored, stream_version_t current) {
+                return durable::check_idempotent_retry<Events>(codec_, stream, events, batch.encoded, stored, expected,
+                                                               current);
+            });
+    }
+
+    // The insert of a checked batch, shared by `append_batch` and `append_raw` (see `DurableStoreBase`).
+    template <class Retry>
+    AppendResult write_batch(std::string_view stream, std::span<const Uuid> ids, const durable::PreparedBatch& batch,
+                             ExpectedVersion expected, const AppendCondition* condition, Retry&& retry) {
         const std::vector<SerializedEvent>& encoded = batch.encoded;
         std::optional<durable::QuerySql> check;
         if (condition != nullptr) {
@@ -248,35 +266,35 @@ private:
         }
 
         std::lock_guard lock(mutex_);
-        if (events.empty()) return AppendResult{current_version(stream), 0, 0, false};
+        if (ids.empty()) return AppendResult{current_version(stream), 0, 0, false};
         detail::sqlite::ImmediateTransaction transaction(begin_, commit_, rollback_);
         // Read under the write lock: recorded_at never decreases along positions (unless the clock does).
         const auto now = durable::to_micros(std::chrono::system_clock::now());
         const stream_version_t current = current_version(stream);
         if (!expected.matches(current)) { // perhaps a retry of a stored batch: that decides
-            if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+            if (auto stored = check_retry(ids, retry, current)) return *stored;
             throw ConcurrencyError(std::string(stream), expected, current);
         }
         try {
-            detail::validate_growth(stream, current, head(), events.size());
+            detail::validate_growth(stream, current, head(), ids.size());
         } catch (const InvalidArgumentError&) { // a retry of a stored batch writes nothing: that decides first
-            if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+            if (auto stored = check_retry(ids, retry, current)) return *stored;
             throw;
         }
         if (check) {
             if (const auto conflict = first_match(*check, condition->after.value_or(0))) {
                 // A retry of a stored batch is not checked against the condition (its own events may match).
-                if (auto retry = check_retry(stream, events, encoded, expected, current)) return *retry;
+                if (auto stored = check_retry(ids, retry, current)) return *stored;
                 throw AppendConditionError(std::string(stream), *conflict, condition->after);
             }
         }
 
         position_t first = 0;
-        for (std::size_t i = 0; i < events.size(); ++i) {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
             auto s = insert_.use();
             s->bind(1, stream);
             s->bind(2, static_cast<std::int64_t>(current + i + 1));
-            s->bind(3, events[i].metadata.event_id.to_string());
+            s->bind(3, ids[i].to_string());
             s->bind(4, encoded[i].type);
             s->bind(5, static_cast<std::int64_t>(encoded[i].schema_version));
             s->bind(6, encoded[i].payload);
@@ -288,9 +306,7 @@ private:
                 // A later id of the batch is stored already: analyse the whole batch (rolled back below),
                 // not counting the rows this append has just inserted.
                 if (e.code() != SQLITE_CONSTRAINT_UNIQUE) throw;
-                if (auto retry = check_retry(stream, events, encoded, expected, current, i == 0 ? 0 : first)) {
-                    return *retry;
-                }
+                if (auto stored = check_retry(ids, retry, current, i == 0 ? 0 : first)) return *stored;
                 throw;
             }
             const auto position = static_cast<position_t>(db_.last_insert_rowid());
@@ -298,7 +314,7 @@ private:
             if (!batch.tags.empty()) insert_tags(batch.tags[i], position);
         }
         transaction.commit();
-        return AppendResult{current + events.size(), first, first + events.size() - 1, true};
+        return AppendResult{current + ids.size(), first, first + ids.size() - 1, true};
     }
 
     void insert_tags(const std::vector<std::string>& tags, position_t position) {
@@ -397,17 +413,18 @@ private:
 
     // `inserted_from`: the position of the first row the running append has inserted (0 if none); those
     // rows are not stored events of an earlier append.
-    std::optional<AppendResult> check_retry(std::string_view stream, std::span<const envelope_type> events,
-                                            const std::vector<SerializedEvent>& encoded, ExpectedVersion expected,
-                                            stream_version_t current, position_t inserted_from = 0) const {
+    // The stored rows of the batch's ids, handed to `retry` (see `write_batch`).
+    template <class Retry>
+    std::optional<AppendResult> check_retry(std::span<const Uuid> ids, Retry& retry, stream_version_t current,
+                                            position_t inserted_from = 0) const {
         std::vector<std::optional<durable::StoredEventRow>> rows;
-        rows.reserve(events.size());
-        for (const auto& e : events) {
-            auto row = lookup(e.metadata.event_id);
+        rows.reserve(ids.size());
+        for (const Uuid& id : ids) {
+            auto row = lookup(id);
             if (row && inserted_from != 0 && row->position >= inserted_from) row.reset();
             rows.push_back(std::move(row));
         }
-        return durable::check_idempotent_retry<Events>(codec_, stream, events, encoded, rows, expected, current);
+        return retry(std::span<const std::optional<durable::StoredEventRow>>(rows), current);
     }
 
     template <class Visitor>

@@ -1,0 +1,37 @@
+# Finds cpp-httplib for the /metrics example and its test, and makes the target orchestrix_httplib (nothing when
+# it is not found): an installed httplibConfig.cmake (httplib::httplib, header-only), else pkg-config's
+# cpp-httplib (Debian/Ubuntu libcpp-httplib-dev: a header and a compiled library, with the macros it was built
+# with), else a header-only httplib.h found by find_path.
+get_property(_orchestrix_httplib_searched GLOBAL PROPERTY ORCHESTRIX_HTTPLIB_SEARCHED)
+if(NOT _orchestrix_httplib_searched)
+  set_property(GLOBAL PROPERTY ORCHESTRIX_HTTPLIB_SEARCHED TRUE)
+  find_package(httplib CONFIG QUIET)
+  if(TARGET httplib::httplib)
+    add_library(orchestrix_httplib INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(orchestrix_httplib INTERFACE httplib::httplib)
+  else()
+    find_package(PkgConfig QUIET)
+    if(PkgConfig_FOUND)
+      pkg_check_modules(ORCHESTRIX_HTTPLIB QUIET IMPORTED_TARGET GLOBAL cpp-httplib)
+    endif()
+    if(TARGET PkgConfig::ORCHESTRIX_HTTPLIB)
+      add_library(orchestrix_httplib INTERFACE IMPORTED GLOBAL)
+      target_link_libraries(orchestrix_httplib INTERFACE PkgConfig::ORCHESTRIX_HTTPLIB Threads::Threads)
+    else()
+      find_path(ORCHESTRIX_HTTPLIB_INCLUDE_DIR httplib.h)
+      find_library(ORCHESTRIX_HTTPLIB_LIBRARY cpp-httplib)
+      # A header that declares only (its library compiled apart) needs pkg-config to know how it was built.
+      if(ORCHESTRIX_HTTPLIB_INCLUDE_DIR AND NOT ORCHESTRIX_HTTPLIB_LIBRARY)
+        add_library(orchestrix_httplib INTERFACE IMPORTED GLOBAL)
+        target_include_directories(orchestrix_httplib INTERFACE "${ORCHESTRIX_HTTPLIB_INCLUDE_DIR}")
+        target_link_libraries(orchestrix_httplib INTERFACE Threads::Threads)
+      endif()
+    endif()
+  endif()
+  if(TARGET orchestrix_httplib)
+    message(STATUS "orchestrix: cpp-httplib found: examples/13-metrics and its /metrics scrape test are built")
+  else()
+    message(STATUS "orchestrix: cpp-httplib not found (Debian/Ubuntu: libcpp-httplib-dev and pkgconf; "
+                   "vcpkg: cpp-httplib): examples/13-metrics and its /metrics scrape test are not built")
+  endif()
+endif()
