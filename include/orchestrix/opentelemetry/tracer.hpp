@@ -5,6 +5,11 @@
 
 #include <orchestrix/core/observer.hpp>
 
+#if !__has_include(<opentelemetry/trace/provider.h>)
+#error                                                                                                                 \
+    "<orchestrix/opentelemetry.hpp> needs opentelemetry-cpp's API headers: link orchestrix::opentelemetry, made when find_package(opentelemetry-cpp) finds it (docs/operations.md, \"Enabling the module\")"
+#endif
+
 #include <opentelemetry/common/attribute_value.h>
 #include <opentelemetry/nostd/shared_ptr.h>
 #include <opentelemetry/nostd/span.h>
