@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace orchestrix_cli {
@@ -239,11 +240,74 @@ int dead_letters_change(Inspector& store, const Options& o, bool discard) {
     return missing.empty() ? exit_status::ok : exit_status::not_found;
 }
 
+/// An inspector as `verify` reads it, each payload as `payload_text` gives it: a compressed payload is checked
+/// decompressed, and one whose frame does not decompress becomes an `invalid_payload` finding of its own (the
+/// row is handed on as stored).
+template <class Inspector>
+class PayloadTextSource {
+public:
+    explicit PayloadTextSource(Inspector& store) : store_(&store) {}
+
+    [[nodiscard]] position_t head() { return store_->head(); }
+
+    template <class F>
+    std::uint64_t visit_all(position_t from, std::uint64_t count, F&& on_row) {
+        return store_->visit_all(from, count, [&](const orchestrix::RawRecordedEventView& row) {
+            std::string text;
+            try {
+                text = payload_text(row.payload);
+            } catch (const orchestrix::DecodeError& e) {
+                findings_.push_back({orchestrix::inspection::FindingKind::invalid_payload, std::string(row.stream_id),
+                                     row.position, row.version, std::string("payload: ") + e.what()});
+                on_row(row);
+                return;
+            }
+            orchestrix::RawRecordedEventView shown = row;
+            shown.payload = text;
+            on_row(shown);
+        });
+    }
+
+    template <class F>
+    std::uint64_t visit_snapshots(F&& on_snapshot) {
+        return store_->visit_snapshots(std::forward<F>(on_snapshot));
+    }
+
+    // The store's lifecycle records, where its inspector hands them over (`verify` tells removals from lost
+    // rows by them).
+    template <class F>
+    std::uint64_t visit_stream_records(F&& on_record) requires orchestrix::inspection::stream_record_source<Inspector> {
+        return store_->visit_stream_records(std::forward<F>(on_record));
+    }
+
+    /// `report` with this source's findings among its own, in position order (a row's own findings first,
+    /// snapshots' last).
+    [[nodiscard]] orchestrix::inspection::VerifyReport merged(orchestrix::inspection::VerifyReport report) const {
+        std::vector<orchestrix::inspection::Finding> all;
+        all.reserve(report.findings.size() + findings_.size());
+        std::size_t next = 0;
+        for (auto& finding : report.findings) {
+            while (next < findings_.size() && (finding.position == 0 || findings_[next].position < finding.position)) {
+                all.push_back(findings_[next++]);
+            }
+            all.push_back(std::move(finding));
+        }
+        while (next < findings_.size()) all.push_back(findings_[next++]);
+        report.findings = std::move(all);
+        return report;
+    }
+
+private:
+    Inspector* store_;
+    std::vector<orchestrix::inspection::Finding> findings_;
+};
+
 template <class Inspector>
 int verify(Inspector& store, const Options& o) {
     Progress progress("verify", o.progress);
-    const auto report = orchestrix::inspection::verify(
-        store, [&](std::uint64_t done, position_t head) { progress.report(done, head); });
+    PayloadTextSource<Inspector> source(store);
+    const auto report = source.merged(orchestrix::inspection::verify(
+        source, [&](std::uint64_t done, position_t head) { progress.report(done, head); }));
     if (o.json) {
         std::cout << verify_json(report).dump(2) << '\n';
     } else {

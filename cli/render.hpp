@@ -8,15 +8,20 @@
 #include <orchestrix/json/document.hpp>
 #include <orchestrix/json/errors.hpp>
 #include <orchestrix/json/rfc3339.hpp>
+#ifdef ORCHESTRIX_CLI_COMPRESSION
+#include <orchestrix/compression/payload.hpp>
+#endif
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace orchestrix_cli {
@@ -35,7 +40,41 @@ inline void put_stored_json(json& into, const std::string& key, std::string_view
     }
 }
 
-/// An event as stored: position, stream, version, type, schema version, id, recorded time, metadata, payload.
+/// The JSON text a stored payload stands for: a compressed payload (`{"$zstd": ...}`, compression/payload.hpp)
+/// decompressed when the inspector was built with the compression module, any other as stored. Throws
+/// `DecodeError` for a compressed payload whose frame does not decompress.
+inline std::string payload_text(std::string_view stored) {
+#ifdef ORCHESTRIX_CLI_COMPRESSION
+    if (std::optional<std::string> text = orchestrix::decompress_payload(stored)) return std::move(*text);
+#endif
+    return std::string(stored);
+}
+
+/// `payload_text`, or the payload as stored if it does not decompress.
+inline std::string shown_payload(std::string_view stored) {
+    try {
+        return payload_text(stored);
+    } catch (const orchestrix::DecodeError&) {
+        return std::string(stored);
+    }
+}
+
+/// A stored payload as a JSON value under `payload` of `into` (decompressed, see `payload_text`); a frame that
+/// does not decompress is shown as stored, as a string, with the reason under `payload_invalid`.
+inline void put_stored_payload(json& into, std::string_view stored) {
+    std::string text;
+    try {
+        text = payload_text(stored);
+    } catch (const orchestrix::DecodeError& e) {
+        into["payload"] = std::string(stored);
+        into["payload_invalid"] = e.what();
+        return;
+    }
+    put_stored_json(into, "payload", text);
+}
+
+/// An event as stored: position, stream, version, type, schema version, id, recorded time, metadata, payload
+/// (decompressed: `put_stored_payload`).
 inline json event_json(const orchestrix::RawRecordedEventView& row) {
     json j = json::object();
     j["position"] = row.position;
@@ -46,7 +85,7 @@ inline json event_json(const orchestrix::RawRecordedEventView& row) {
     j["id"] = std::string(row.event_id);
     j["recorded_at"] = orchestrix::to_rfc3339(row.recorded_at);
     put_stored_json(j, "metadata", row.metadata);
-    put_stored_json(j, "payload", row.payload);
+    put_stored_payload(j, row.payload);
     return j;
 }
 
@@ -58,7 +97,8 @@ inline orchestrix::RawRecordedEventView view_of(const orchestrix::RawRecordedEve
 /// One line for an event: "#5 acc-1 v3 account.deposited 2026-...Z {payload}".
 inline std::string event_line(const orchestrix::RawRecordedEventView& row) {
     return "#" + std::to_string(row.position) + " " + std::string(row.stream_id) + " v" + std::to_string(row.version) +
-           " " + std::string(row.type) + " " + orchestrix::to_rfc3339(row.recorded_at) + " " + std::string(row.payload);
+           " " + std::string(row.type) + " " + orchestrix::to_rfc3339(row.recorded_at) + " " +
+           shown_payload(row.payload);
 }
 
 inline json stream_json(const orchestrix::inspection::StreamSummary& s) {
@@ -92,7 +132,7 @@ inline json dead_letter_json(const orchestrix::inspection::DeadLetter& d) {
     j["attempts"] = d.attempts;
     j["failed_at"] = orchestrix::to_rfc3339(d.failed_at);
     j["retry_requested"] = d.retry_requested;
-    j["payload"] = d.payload ? json(*d.payload) : json(nullptr);
+    j["payload"] = d.payload ? json(shown_payload(*d.payload)) : json(nullptr);
     j["metadata"] = d.metadata ? json(*d.metadata) : json(nullptr);
     return j;
 }

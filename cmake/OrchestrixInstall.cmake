@@ -46,4 +46,5 @@ write_basic_package_version_file(
 install(FILES
   "${PROJECT_BINARY_DIR}/orchestrixConfig.cmake"
   "${PROJECT_BINARY_DIR}/orchestrixConfigVersion.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/Findsodium.cmake"
   DESTINATION "${ORCHESTRIX_INSTALL_CMAKEDIR}")

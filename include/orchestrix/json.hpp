@@ -38,6 +38,10 @@
 //   `to_cloudevent(recorded, codec)` / `from_cloudevent(json, codec)` map recorded events to and from
 //   CloudEvents 1.0 (JSON format); `export_cloudevents` / `import_cloudevents` move whole stores as JSON
 //   Lines of them, and the `_raw` variants do so without compiled event types (docs/operations.md).
+//
+// Personal data
+//   `Personal<T>` fields convert only inside the crypto module's `ShreddingCodec`, which stores each one
+//   encrypted as {"$personal": {...}}; a plain `JsonCodec` refuses them both ways (docs/lifecycle.md).
 
 #include <orchestrix/json/checked_conversion.hpp>
 #include <orchestrix/json/cloudevents.hpp>
@@ -45,6 +49,7 @@
 #include <orchestrix/json/document.hpp>
 #include <orchestrix/json/errors.hpp>
 #include <orchestrix/json/field.hpp>
+#include <orchestrix/json/personal.hpp>
 #include <orchestrix/json/rfc3339.hpp>
 #include <orchestrix/json/saga.hpp>
 #include <orchestrix/json/state_codec.hpp>

@@ -21,9 +21,12 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/core/lifecycle.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/message_bus.hpp>
 #include <orchestrix/core/observer.hpp>
+#include <orchestrix/core/personal.hpp>
+#include <orchestrix/core/personal_fields.hpp>
 #include <orchestrix/core/repository.hpp>
 #include <orchestrix/core/saga_events.hpp>
 #include <orchestrix/core/snapshot.hpp>

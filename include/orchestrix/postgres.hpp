@@ -1,6 +1,6 @@
 #pragma once
 
-// Umbrella header of the postgres module: the PostgreSQL event store, snapshot store, listener and
+// Umbrella header of the postgres module: the PostgreSQL event store, snapshot store, listener, key store and
 // checkpoint store (needs libpq and nlohmann_json; CMake target orchestrix::postgres).
 
 #include <orchestrix/json.hpp>
@@ -12,3 +12,4 @@
 #include <orchestrix/postgres/errors.hpp>
 #include <orchestrix/postgres/event_store.hpp>
 #include <orchestrix/postgres/inspector.hpp>
+#include <orchestrix/postgres/key_store.hpp>

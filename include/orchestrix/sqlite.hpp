@@ -1,7 +1,7 @@
 #pragma once
 
-// Umbrella header of the sqlite module: the SQLite event store, snapshot store and checkpoint store (needs
-// SQLite 3 and nlohmann_json; CMake target orchestrix::sqlite).
+// Umbrella header of the sqlite module: the SQLite event store, snapshot store, checkpoint store and key
+// store (needs SQLite 3 and nlohmann_json; CMake target orchestrix::sqlite).
 
 #include <orchestrix/json.hpp>
 #include <orchestrix/projection.hpp>
@@ -12,3 +12,4 @@
 #include <orchestrix/sqlite/errors.hpp>
 #include <orchestrix/sqlite/event_store.hpp>
 #include <orchestrix/sqlite/inspector.hpp>
+#include <orchestrix/sqlite/key_store.hpp>

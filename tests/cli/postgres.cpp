@@ -160,3 +160,52 @@ TEST_CASE("inspector on PostgreSQL: export, then import into an empty database, 
     const auto bad = run({"import", "postgresql://localhost/db?no_such_option=1"}, exported.out);
     CHECK(bad.status == 7);
 }
+
+TEST_CASE("inspector on PostgreSQL: verify is clean on a store with deletions, truncations and removals at the "
+          "head, and names rows lost past the store") {
+    using orchestrix::ExpectedVersion;
+    const auto url = test_support::fresh_postgres_database();
+    {
+        Store store(url);
+        cli_test::fill(store); // acc-1: positions 1, 2, 4; acc-2: 3, 5
+        store.append("acc-3", {test_domain::MoneyDeposited{"acc-3", 1}, test_domain::MoneyDeposited{"acc-3", 2}},
+                     ExpectedVersion::no_stream());                                                     // 6, 7
+        store.append("acc-4", {test_domain::MoneyDeposited{"acc-4", 1}}, ExpectedVersion::no_stream()); // 8
+        CHECK(store.truncate_stream("acc-1", 3).events_removed == 2);                                   // 1, 2
+        CHECK(store.delete_stream("acc-3").events_removed == 2);                                        // 6, 7
+        CHECK(
+            store
+                .delete_stream("acc-4", ExpectedVersion::any(), orchestrix::DeleteOptions{orchestrix::DeleteMode::hard})
+                .events_removed == 1); // 8, the head
+        CHECK(store.removed_count() == 5);
+    }
+    const auto clean = run({"verify", url, "--json"});
+    INFO(clean.out << clean.err);
+    REQUIRE(clean.status == 0);
+    CHECK(clean.json().at("events") == 3);
+    CHECK(clean.json().at("ok") == true);
+
+    // A row deleted past the store is not a removal: the missing positions no longer add up.
+    RawConnection raw(url);
+    raw.script("DELETE FROM events WHERE position = 3");
+    const auto lost = run({"verify", url});
+    INFO(lost.out << lost.err);
+    CHECK(lost.status == 1);
+    CHECK(lost.out.find("position_gap") != std::string::npos);
+
+    // After a truncation a stream's events start where it left them (clean, though they do not start at 1);
+    // its first event deleted past the store is a version gap.
+    const auto url2 = test_support::fresh_postgres_database();
+    {
+        Store store(url2);
+        cli_test::fill(store);
+        CHECK(store.truncate_stream("acc-1", 2).events_removed == 1);
+    }
+    REQUIRE(run({"verify", url2}).status == 0);
+    RawConnection raw2(url2);
+    raw2.script("DELETE FROM events WHERE position = 2");
+    const auto gap = run({"verify", url2});
+    INFO(gap.out << gap.err);
+    CHECK(gap.status == 1);
+    CHECK(gap.out.find("version_gap") != std::string::npos);
+}

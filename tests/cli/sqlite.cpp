@@ -6,6 +6,7 @@
 
 #include <orchestrix/sqlite/checkpoint_store.hpp>
 #include <orchestrix/sqlite/event_store.hpp>
+#include <orchestrix/sqlite/inspector.hpp>
 
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
@@ -126,6 +127,77 @@ TEST_CASE("inspector verify: a deleted row is a position gap, and snapshots ahea
     CHECK(j["findings"][2]["stream_id"] == "acc-1");
     CHECK(j["findings"][3]["kind"] == "snapshot_ahead");
     CHECK(j["findings"][3]["stream_id"] == "acc-2");
+}
+
+TEST_CASE("inspector verify: removals by the store are no findings, a row lost besides them still is") {
+    const test_support::TempDir dir;
+    const auto path = dir.file("events.db");
+    {
+        Store store(path);
+        cli_test::fill(store); // acc-1 at positions 1, 2, 4; acc-2 at 3, 5
+        store.truncate_stream("acc-1", 3);
+        store.delete_stream("acc-2", orchestrix::ExpectedVersion::any(), {});
+        store.append("acc-3", {test_domain::AccountOpened{"acc-3", "Cy"}, test_domain::MoneyDeposited{"acc-3", 1}},
+                     orchestrix::ExpectedVersion::no_stream()); // 6, 7: the head, removed below
+        store.delete_stream("acc-3", orchestrix::ExpectedVersion::any(), {orchestrix::DeleteMode::hard});
+        orchestrix::SqliteSnapshotStore snapshots(path); // of a deleted stream, at a version it had
+        snapshots.save({"acc-2", "account", 2, 1, R"({"balance":5})", std::chrono::system_clock::now()});
+    }
+    const auto clean = run({"verify", path});
+    INFO(clean.out << clean.err);
+    CHECK(clean.status == 0);
+    CHECK(clean.out == "verified 1 event in 1 stream and 1 snapshot: no findings\n");
+    const auto doc = run({"verify", path, "--json"});
+    CHECK(doc.status == 0);
+    CHECK(doc.json().at("head") == 7);
+    {
+        orchestrix::SqliteInspector inspector(path);
+        CHECK(inspector.removed_count() == 6);
+        CHECK(inspector.head() == 7);
+        const auto report = orchestrix::inspection::verify(inspector);
+        CHECK(report.ok());
+        CHECK(report.head == 7);
+    }
+
+    {
+        Store store(path);
+        store.append("acc-4",
+                     {test_domain::AccountOpened{"acc-4", "Di"}, test_domain::MoneyDeposited{"acc-4", 1},
+                      test_domain::MoneyDeposited{"acc-4", 2}},
+                     orchestrix::ExpectedVersion::no_stream()); // 8, 9, 10
+    }
+    CHECK(run({"verify", path}).status == 0);
+    sqlite_exec(path, "DELETE FROM events WHERE position = 9"); // lost, not removed
+    const auto lost = run({"verify", path});
+    INFO(lost.out << lost.err);
+    CHECK(lost.status == 1);
+    CHECK(has_line(lost.out, {"position 10", "stream 'acc-4'", "version_gap", "version 3 follows version 1"}));
+    CHECK(has_line(lost.out, {"position 10, stream 'acc-4'", "position_gap", "position 9 is missing"}));
+    CHECK(has_line(lost.out, {"position 10: position_gap: 7 positions are missing, but the store records 6 events "
+                              "removed"}));
+    CHECK(lost.out.find("5 findings") != std::string::npos); // the gaps at 4, 8 and 10 stay: the count tells
+    {
+        orchestrix::SqliteInspector inspector(path);
+        const auto report = orchestrix::inspection::verify(inspector);
+        REQUIRE(report.findings.size() == 5);
+        CHECK(report.findings[2].message == "position 9 is missing");
+        CHECK(report.findings[3].kind == orchestrix::inspection::FindingKind::version_gap);
+        CHECK(report.findings[4].message ==
+              "7 positions are missing, but the store records 6 events removed: rows were lost or added");
+    }
+
+    // A truncated stream's events start at the first version its record keeps, not at 1, and not before.
+    const auto other = dir.file("other.db");
+    {
+        Store store(other);
+        cli_test::fill(store);
+        store.truncate_stream("acc-1", 2); // position 1 removed: acc-1 starts at version 2 (position 2)
+    }
+    CHECK(run({"verify", other}).status == 0);
+    sqlite_exec(other, "UPDATE orchestrix_streams SET first_version = 1 WHERE stream_id = 'acc-1'");
+    const auto early = run({"verify", other});
+    CHECK(early.status == 1);
+    CHECK(has_line(early.out, {"position 2, stream 'acc-1'", "version_gap", "first event has version 2, not 1"}));
 }
 
 TEST_CASE("inspector streams: pages with --limit and --after, with versions and event counts") {

@@ -307,3 +307,42 @@ TEST_CASE("repository snapshots: a throwing policy is reported and the save stan
     CHECK(issues.seen[0].reason == Reason::save_failed);
     CHECK(snapshots.size() == 0);
 }
+
+TEST_CASE("repository snapshots: closing the books: truncated behind a snapshot, the aggregate loads and goes on") {
+    Store store;
+    orchestrix::InMemorySnapshotStore snapshots;
+    orchestrix::Repository carts(store, snapshots, settings(orchestrix::snapshot_every(5)), "cart-");
+    for (int i = 0; i < 12; ++i) (void)carts.execute("1", AddItem{"sku-" + std::to_string(i % 3), 1, 100});
+    const Cart before = carts.load("1");
+    REQUIRE(snapshots.latest("cart-1")->version == 10);
+
+    // Everything the snapshot covers can go: the events from version 11 on stay.
+    CHECK(store.truncate_stream("cart-1", 11).events_removed == 10);
+    const Cart after = carts.load("1");
+    CHECK(after == before);
+    CHECK(after.version() == 12);
+    (void)carts.execute("1", AddItem{"sku-9", 1, 100});
+    CHECK(carts.load("1").version() == 13);
+
+    // Truncating past the snapshot leaves a hole nothing covers: a clear error, not a wrong cart.
+    orchestrix::InMemorySnapshotStore none;
+    orchestrix::Repository unsnapshotted(store, none, settings(orchestrix::snapshot_every(0)), "cart-");
+    CHECK_THROWS_AS(unsnapshotted.load("1"), orchestrix::StreamTruncatedError);
+}
+
+TEST_CASE("repository snapshots: a snapshot of a deleted stream's earlier life is not applied to the new one") {
+    Store store;
+    orchestrix::InMemorySnapshotStore snapshots;
+    orchestrix::Repository carts(store, snapshots, settings(orchestrix::snapshot_every(2)), "cart-");
+    int adds = 3;
+    SECTION("a snapshot before the deletion") {}
+    SECTION("a snapshot at the very version the stream was deleted at") { adds = 4; }
+    for (int i = 0; i < adds; ++i) (void)carts.execute("1", AddItem{"sku-1", 1, 100});
+    REQUIRE(snapshots.latest("cart-1")->version == (adds == 4 ? 4U : 2U));
+    store.delete_stream("cart-1", orchestrix::ExpectedVersion::any(), orchestrix::DeleteOptions{});
+    (void)carts.execute("1", AddItem{"sku-2", 1, 250}); // a new life
+    const Cart cart = carts.load("1");
+    CHECK(cart.version() == static_cast<orchestrix::stream_version_t>(adds + 1));
+    CHECK(cart.items() == std::map<std::string, std::int32_t>{{"sku-2", 1}});
+    CHECK(cart.total_cents() == 250);
+}

@@ -224,7 +224,7 @@ TEST_CASE("sqlite store: dcb a file of layout 1 is migrated on open and its even
     {
         Store store(old_path);
         RawDb raw(old_path);
-        CHECK(raw.value("PRAGMA user_version") == "2");
+        CHECK(raw.value("PRAGMA user_version") == "3");
         CHECK(raw.value("SELECT count(*) FROM sqlite_master WHERE name IN ('event_tags', 'events_by_type')") == "2");
         CHECK(raw.value("PRAGMA integrity_check") == "ok");
         CHECK(store.read_all() == before);
@@ -242,21 +242,21 @@ TEST_CASE("sqlite store: dcb a file of layout 1 is migrated on open and its even
     // Opening it again changes nothing.
     Store again(old_path);
     CHECK(again.read_all().size() == 4);
-    CHECK(RawDb(old_path).value("PRAGMA user_version") == "2");
+    CHECK(RawDb(old_path).value("PRAGMA user_version") == "3");
 }
 
 TEST_CASE("sqlite store: dcb a file of a newer layout is refused") {
     test_support::TempDir dir;
     const auto path = dir.file("events.db");
     { Store create(path); }
-    RawDb(path).exec("PRAGMA user_version = 3");
+    RawDb(path).exec("PRAGMA user_version = 4");
     try {
         Store store(path);
-        FAIL("a file of layout 3 was opened");
+        FAIL("a file of layout 4 was opened");
     } catch (const orchestrix::SqliteError& e) {
-        CHECK(std::string(e.what()).find("schema version 3") != std::string::npos);
+        CHECK(std::string(e.what()).find("schema version 4") != std::string::npos);
     }
-    CHECK(RawDb(path).value("PRAGMA user_version") == "3");
+    CHECK(RawDb(path).value("PRAGMA user_version") == "4");
 }
 
 TEST_CASE("sqlite store: dcb reads and conditions by query are index searches, never a scan of the events") {

@@ -117,7 +117,7 @@ TEST_CASE("sqlite store: the file is in WAL mode with the synchronous level aske
     Store normal(path, {orchestrix::SqliteSynchronous::normal, std::chrono::milliseconds(100)});
     CHECK(normal.synchronous() == orchestrix::SqliteSynchronous::normal);
     CHECK(raw_query(path, "PRAGMA journal_mode") == "wal"); // persistent in the file
-    CHECK(raw_query(path, "PRAGMA user_version") == "2");
+    CHECK(raw_query(path, "PRAGMA user_version") == "3");
 }
 
 TEST_CASE("sqlite store: a damaged row is reported as a decode error naming its position") {

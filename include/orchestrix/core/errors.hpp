@@ -166,6 +166,81 @@ private:
     std::string stream_;
 };
 
+/// An append to a deleted stream, or a second deletion of a tombstoned one, was refused. Nothing changed.
+class StreamDeletedError : public Error {
+public:
+    /// How the stream was deleted.
+    enum class Reason : std::uint8_t {
+        /// Soft-deleted with `Recreation::on_no_stream`: only an append expecting `no_stream` recreates it.
+        deleted,
+        /// Hard-deleted: a tombstone; the stream id can never be written again.
+        tombstoned,
+    };
+
+    StreamDeletedError(std::string stream, Reason reason)
+        : Error("stream '" + stream + "' " +
+                (reason == Reason::tombstoned
+                     ? std::string("is hard-deleted (a tombstone): it can never be written again")
+                     : std::string("is deleted: only an append expecting no_stream recreates it"))),
+          stream_(std::move(stream)), reason_(reason) {}
+
+    [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
+    [[nodiscard]] Reason reason() const noexcept { return reason_; }
+
+private:
+    std::string stream_;
+    Reason reason_;
+};
+
+/// A stream's early events were removed (truncation or retention) and nothing covers them: loading it needs
+/// a snapshot at version `first_version() - 1` or later, and there is none.
+class StreamTruncatedError : public Error {
+public:
+    StreamTruncatedError(std::string stream, std::uint64_t first_version, std::uint64_t needed_version)
+        : Error("stream '" + stream + "' is truncated: its events start at version " + std::to_string(first_version) +
+                " but replaying it needs version " + std::to_string(needed_version) + " (take a snapshot at version " +
+                std::to_string(first_version == 0 ? 0 : first_version - 1) + " or later before truncating)"),
+          stream_(std::move(stream)), first_version_(first_version), needed_version_(needed_version) {}
+
+    [[nodiscard]] const std::string& stream() const noexcept { return stream_; }
+    /// The first version the store still holds.
+    [[nodiscard]] std::uint64_t first_version() const noexcept { return first_version_; }
+    /// The version the replay had to start at.
+    [[nodiscard]] std::uint64_t needed_version() const noexcept { return needed_version_; }
+
+private:
+    std::string stream_;
+    std::uint64_t first_version_;
+    std::uint64_t needed_version_;
+};
+
+/// The value of a `Personal<T>` whose subject was forgotten was asked for: only the erased marker is left.
+class ErasedDataError : public Error {
+public:
+    explicit ErasedDataError(std::string subject)
+        : Error("the personal data of subject '" + subject + "' was erased (the subject was forgotten)"),
+          subject_(std::move(subject)) {}
+
+    [[nodiscard]] const std::string& subject() const noexcept { return subject_; }
+
+private:
+    std::string subject_;
+};
+
+/// Personal data was to be written for a subject that was forgotten: a forgotten subject gets no new key,
+/// so nothing about it can be collected again by mistake. Nothing was written.
+class SubjectForgottenError : public Error {
+public:
+    explicit SubjectForgottenError(std::string subject)
+        : Error("subject '" + subject + "' was forgotten: no personal data can be written for it"),
+          subject_(std::move(subject)) {}
+
+    [[nodiscard]] const std::string& subject() const noexcept { return subject_; }
+
+private:
+    std::string subject_;
+};
+
 /// A sequence of events cannot be replayed: a version is missing or out of order.
 class HistoryError : public Error {
 public:

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace orchestrix {
@@ -149,10 +150,14 @@ struct StoredEventLocation {
 /// event in batch order `different_stream`, `different_order`, `different_payload`, naming that event's
 /// id) or, for an exact repeat whose expectation did not hold before its first event, `ConcurrencyError`
 /// with `actual()` = `current`.
-template <class Events, class Locate, class SameEvent>
+///
+/// `start_of_life()` (called only when needed) gives the version the stream's current life starts at
+/// (`StreamInfo::start_version`, core/lifecycle.hpp; 1 for a store without lifecycle): a batch stored at that
+/// version recreated a deleted stream, so its expectation held for version 0.
+template <class Events, class Locate, class SameEvent, class StartOfLife>
 [[nodiscard]] std::optional<AppendResult>
 check_idempotent_retry(std::string_view stream, std::span<const EventEnvelope<Events>> events, ExpectedVersion expected,
-                       stream_version_t current, Locate&& locate, SameEvent&& same_event) {
+                       stream_version_t current, Locate&& locate, SameEvent&& same_event, StartOfLife&& start_of_life) {
     std::size_t count = 0;
     const Uuid* stored_id = nullptr;
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -187,10 +192,24 @@ check_idempotent_retry(std::string_view stream, std::span<const EventEnvelope<Ev
         last_position = where->position;
     }
     const stream_version_t before = first_version - 1;
-    const bool expectation_held = expected.kind() == ExpectedVersion::Kind::any ||
-                                  expected.kind() == ExpectedVersion::Kind::stream_exists || expected.matches(before);
+    bool expectation_held =
+        expected.kind() == ExpectedVersion::Kind::any || expected.kind() == ExpectedVersion::Kind::stream_exists;
+    if (!expectation_held) {
+        // A batch that recreated a deleted stream was checked against version 0, not the version before it.
+        const bool recreated = before > 0 && static_cast<stream_version_t>(start_of_life()) == first_version;
+        expectation_held = expected.matches(recreated ? 0 : before);
+    }
     if (!expectation_held) throw ConcurrencyError(std::string(stream), expected, current);
     return AppendResult{before + events.size(), first_position, last_position, false};
+}
+
+/// `check_idempotent_retry` for a store whose streams are never recreated (every life starts at version 1).
+template <class Events, class Locate, class SameEvent>
+[[nodiscard]] std::optional<AppendResult>
+check_idempotent_retry(std::string_view stream, std::span<const EventEnvelope<Events>> events, ExpectedVersion expected,
+                       stream_version_t current, Locate&& locate, SameEvent&& same_event) {
+    return check_idempotent_retry<Events>(stream, events, expected, current, std::forward<Locate>(locate),
+                                          std::forward<SameEvent>(same_event), [] { return stream_version_t{1}; });
 }
 
 namespace detail {

@@ -3,6 +3,7 @@
 #include <orchestrix/core/aggregate_cache.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
+#include <orchestrix/core/lifecycle.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/snapshot.hpp>
@@ -316,7 +317,15 @@ private:
         [[maybe_unused]] std::chrono::steady_clock::time_point started{};
         if constexpr (snapshotting) {
             started = std::chrono::steady_clock::now();
-            if (auto restored = restore_snapshot(stream)) aggregate = std::move(*restored);
+            if (auto restored = restore_snapshot(stream)) {
+                aggregate = std::move(*restored);
+                // A snapshot of a deleted stream's earlier life (taken at or before the version it was deleted
+                // at) must not become the state of the recreated stream. One `stream_info` per snapshot load.
+                if constexpr (lifecycle_event_store<Store>) {
+                    const StreamInfo info = store_->stream_info(stream);
+                    if (info.start_version > 1 && aggregate.version() < info.start_version) aggregate = Aggregate{};
+                }
+            }
         }
         const std::uint64_t replayed = replay_from(stream, aggregate, aggregate.version() + 1);
         replayed_total += replayed;
@@ -359,19 +368,33 @@ public:
         // (`TraceScope`) reaches the stored events even when nothing observes the repository.
         const TraceContext trace = current_trace();
         AppendResult result;
-        if constexpr (std::is_same_v<store_events, aggregate_events>) {
-            std::vector<EventEnvelope<aggregate_events>> storage; // filled only when a trace must be added
-            result = store_->append(
-                stream, detail::traced(std::span<const EventEnvelope<aggregate_events>>(pending), trace, storage),
-                expected);
-        } else {
-            std::vector<EventEnvelope<store_events>> widened;
-            widened.reserve(pending.size());
-            for (const auto& e : pending) {
-                widened.emplace_back(detail::widen<store_events>(e.event), e.metadata);
-                if (trace.valid() && !e.metadata.trace.valid()) widened.back().metadata.trace = trace;
+        try {
+            if constexpr (std::is_same_v<store_events, aggregate_events>) {
+                std::vector<EventEnvelope<aggregate_events>> storage; // filled only when a trace must be added
+                result = store_->append(
+                    stream, detail::traced(std::span<const EventEnvelope<aggregate_events>>(pending), trace, storage),
+                    expected);
+            } else {
+                std::vector<EventEnvelope<store_events>> widened;
+                widened.reserve(pending.size());
+                for (const auto& e : pending) {
+                    widened.emplace_back(detail::widen<store_events>(e.event), e.metadata);
+                    if (trace.valid() && !e.metadata.trace.valid()) widened.back().metadata.trace = trace;
+                }
+                result = store_->append(stream, std::span<const EventEnvelope<store_events>>(widened), expected);
             }
-            result = store_->append(stream, std::span<const EventEnvelope<store_events>>(widened), expected);
+        } catch (const ConcurrencyError&) {
+            // An aggregate that found no events, refused because the stream's events were all truncated away:
+            // not a race that a retry could win.
+            if constexpr (lifecycle_event_store<Store>) {
+                if (loaded == 0) {
+                    const StreamInfo info = store_->stream_info(stream);
+                    if (info.status == StreamStatus::active && info.first_version > info.start_version) {
+                        throw StreamTruncatedError(stream, info.first_version, info.start_version);
+                    }
+                }
+            }
+            throw;
         }
         [[maybe_unused]] bool snapshot_now = false;
         if constexpr (snapshotting) {
@@ -383,6 +406,10 @@ public:
             snapshot_now = wants_snapshot(context);
         }
         aggregate.mark_committed();
+        // A soft-deleted stream that this append recreated goes on from the version it was deleted at.
+        if (result.written && result.stream_version != aggregate.version()) {
+            aggregate.restore_version(result.stream_version);
+        }
         if constexpr (snapshotting) {
             if (snapshot_now) take_snapshot(stream, aggregate);
         }
@@ -474,9 +501,54 @@ private:
         return find_counted(id, replayed).value_or(Aggregate{});
     }
 
-    // Replays the events of `stream` from `from` on onto `aggregate`; returns how many.
+    // Thrown by the replay when the first event read is not at the version asked for (a removed prefix or a
+    // recreated stream); caught by `replay_from`, outside the store's read.
+    struct HistoryGap {
+        stream_version_t found = 0;
+    };
+
+    // Replays the events of `stream` from `from` on onto `aggregate`; returns how many. On a lifecycle store
+    // (core/lifecycle.hpp), a stream recreated after a soft delete is folded from its new start (a snapshot
+    // or cached state of its earlier life is dropped), and a truncated one without a snapshot covering the
+    // removed events throws `StreamTruncatedError`.
     std::uint64_t replay_from(const std::string& stream, Aggregate& aggregate, stream_version_t from) const {
+        if constexpr (lifecycle_event_store<Store>) {
+            try {
+                return replay_checked(stream, aggregate, from);
+            } catch (const HistoryGap& gap) {
+                const StreamInfo info = store_->stream_info(stream);
+                if (from < info.start_version && info.first_version == info.start_version &&
+                    gap.found == info.start_version) {
+                    aggregate = Aggregate{};
+                    aggregate.restore_version(info.start_version - 1);
+                    return replay_checked(stream, aggregate, info.start_version);
+                }
+                if (from < info.first_version) throw StreamTruncatedError(stream, info.first_version, from);
+                return replay_events(stream, aggregate, from); // a gap the lifecycle does not explain
+            }
+        } else {
+            return replay_events(stream, aggregate, from);
+        }
+    }
+
+    // `replay_events`, throwing `HistoryGap` when the first event is not at `from`.
+    std::uint64_t replay_checked(const std::string& stream, Aggregate& aggregate, stream_version_t from) const {
+        bool first = true;
+        return replay_events(stream, aggregate, from, [&](stream_version_t version) {
+            if (first) {
+                first = false;
+                if (version != from && version > aggregate.version() + 1) throw HistoryGap{version};
+            }
+        });
+    }
+
+    static void no_check(stream_version_t) noexcept {}
+
+    template <class Check = void (*)(stream_version_t) noexcept>
+    std::uint64_t replay_events(const std::string& stream, Aggregate& aggregate, stream_version_t from,
+                                Check&& check = &no_check) const {
         auto replay = [&](const store_events& event, stream_version_t version, std::string_view type) {
+            check(version);
             if constexpr (std::is_same_v<store_events, aggregate_events>) {
                 (void)type;
                 aggregate.replay(event, version);

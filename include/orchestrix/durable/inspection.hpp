@@ -11,9 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -119,9 +122,23 @@ struct SnapshotRow {
     std::string state{};
 };
 
+/// A stream's lifecycle record as a store keeps it (a row of `orchestrix_streams`): only streams a lifecycle
+/// operation (core/lifecycle.hpp) touched have one. What `verify` needs to tell removed events from lost rows.
+struct StreamRecord {
+    std::string stream_id{};
+    /// The last version written when the record was last changed (the stream may have grown since).
+    stream_version_t version = 0;
+    /// The first version the store holds of the stream (`StreamInfo::first_version`): its stored events start
+    /// here instead of at 1 (`version + 1` when it holds none).
+    stream_version_t first_version = 1;
+    /// The events lifecycle operations removed from the stream, in total.
+    std::uint64_t removed = 0;
+};
+
 /// What `verify` can find wrong with a store.
 enum class FindingKind : std::uint8_t {
-    position_gap,      ///< global positions do not run 1, 2, 3, ... (a row is missing)
+    position_gap,      ///< global positions do not run 1, 2, 3, ... (a row is missing), beyond the removals
+                       ///< the store recorded
     version_gap,       ///< a stream's versions do not run 1, 2, 3, ... in position order
     damaged_column,    ///< a column holds what its type forbids (a version that is not a positive integer, ...)
     invalid_payload,   ///< the payload is not JSON the store's readers accept
@@ -164,10 +181,13 @@ struct Finding {
     std::string message{};
 };
 
-/// The finding as one line: "position 7, stream 'acc-1', version 3: version_gap: ...".
+/// The finding as one line: "position 7, stream 'acc-1', version 3: version_gap: ...", or "position 9:
+/// position_gap: ..." for one about positions and no row (missing positions after the last event).
 [[nodiscard]] inline std::string describe(const Finding& finding) {
     std::string out;
-    if (finding.position != 0) {
+    if (finding.position != 0 && finding.stream_id.empty()) {
+        out = "position " + std::to_string(finding.position);
+    } else if (finding.position != 0) {
         out = "position " + std::to_string(finding.position) + ", stream '" + finding.stream_id + "', version " +
               std::to_string(finding.version);
     } else {
@@ -196,9 +216,23 @@ struct VerifyReport {
 /// JSON that a reader with `options` accepts (`parse_json`), the metadata an object whose `event_id` is the
 /// row's event id; and, once every event was seen, each snapshot at most at its stream's version with a
 /// non-empty state that, where it is JSON, is valid.
+///
+/// Removals (docs/lifecycle.md) are told to it first, one `expect(record)` per lifecycle record: a stream with
+/// a record starts at the record's `first_version`, and `finish(head)` accepts the position gaps (those
+/// between rows and those after the last row up to `head`) if their total is the removed events the records
+/// count, and reports them all otherwise.
 class Verifier {
 public:
     explicit Verifier(DecodeOptions options = {}) : options_(options) {}
+
+    /// Tells the verifier a stream's lifecycle record, before the first `check_event`.
+    void expect(const StreamRecord& record) {
+        Expected& expected = expected_[record.stream_id];
+        expected.first_version = record.first_version;
+        expected.version = record.version;
+        removed_ += record.removed;
+        recorded_ = true;
+    }
 
     /// Checks the next event, in position order.
     void check_event(const RawRecordedEventView& row) {
@@ -212,24 +246,35 @@ public:
             if (row.position <= last_position_) {
                 add(FindingKind::position_gap,
                     "position " + std::to_string(row.position) + " follows position " + std::to_string(last_position_));
-            } else if (row.position == last_position_ + 2) {
-                add(FindingKind::position_gap, "position " + std::to_string(last_position_ + 1) + " is missing");
             } else {
-                add(FindingKind::position_gap, "positions " + std::to_string(last_position_ + 1) + " to " +
-                                                   std::to_string(row.position - 1) + " are missing");
+                missing(row.position - last_position_ - 1);
+                if (row.position == last_position_ + 2) {
+                    add(FindingKind::position_gap, "position " + std::to_string(last_position_ + 1) + " is missing");
+                } else {
+                    add(FindingKind::position_gap, "positions " + std::to_string(last_position_ + 1) + " to " +
+                                                       std::to_string(row.position - 1) + " are missing");
+                }
+                gaps_.push_back(report_.findings.size() - 1);
             }
         }
-        last_position_ = row.position;
+        if (row.position > last_position_) last_position_ = row.position;
 
         if (row.version == 0) {
             add(FindingKind::damaged_column, "the version column is not a positive integer");
         } else {
             stream_version_t& last = versions_[stream];
-            if (row.version != last + 1) {
+            if (last == 0) {
+                const auto expected = expected_.find(stream);
+                const stream_version_t first = expected == expected_.end() ? 1 : expected->second.first_version;
+                if (row.version != first) {
+                    add(FindingKind::version_gap, "the stream's first event has version " +
+                                                      std::to_string(row.version) + ", not " + std::to_string(first) +
+                                                      (first == 1 ? "" : " (the first version its record keeps)"));
+                }
+            } else if (row.version != last + 1) {
                 add(FindingKind::version_gap,
-                    last == 0 ? "the stream's first event has version " + std::to_string(row.version) + ", not 1"
-                              : "version " + std::to_string(row.version) + " follows version " + std::to_string(last) +
-                                    (row.version > last + 1 ? "" : " (versions must increase along positions)"));
+                    "version " + std::to_string(row.version) + " follows version " + std::to_string(last) +
+                        (row.version > last + 1 ? "" : " (versions must increase along positions)"));
             }
             if (row.version > last) last = row.version;
         }
@@ -266,7 +311,10 @@ public:
             report_.findings.push_back(Finding{kind, snapshot.aggregate_id, 0, snapshot.version, std::move(message)});
         };
         const auto it = versions_.find(snapshot.aggregate_id);
-        const stream_version_t stream_version = it == versions_.end() ? 0 : it->second;
+        stream_version_t stream_version = it == versions_.end() ? 0 : it->second;
+        if (const auto expected = expected_.find(snapshot.aggregate_id); expected != expected_.end()) {
+            stream_version = std::max(stream_version, expected->second.version);
+        }
         if (snapshot.version == 0) {
             add(FindingKind::damaged_column, "the snapshot's version is not a positive integer");
         } else if (snapshot.version > stream_version) {
@@ -280,6 +328,43 @@ public:
         }
     }
 
+    /// Ends the check of the events, given the store's head (the highest position it ever gave): the positions
+    /// after the last event up to `head` are missing too. If the positions missing in all are the events the
+    /// records count as removed, the position gaps were those removals and are no findings; otherwise they stay,
+    /// and if removals were recorded, one more finding says how many positions are missing against how many
+    /// removed. Call it once, after the last `check_event`.
+    void finish(position_t head) {
+        if (head > last_position_) {
+            missing(head - last_position_);
+            report_.findings.push_back(
+                Finding{FindingKind::position_gap,
+                        {},
+                        head,
+                        0,
+                        head == last_position_ + 1
+                            ? "position " + std::to_string(head) + " (the head) is missing after the last event"
+                            : "positions " + std::to_string(last_position_ + 1) + " to " + std::to_string(head) +
+                                  " (the head) are missing after the last event"});
+            gaps_.push_back(report_.findings.size() - 1);
+            report_.head = head;
+        }
+        if (missing_ == removed_) {
+            for (auto at = gaps_.rbegin(); at != gaps_.rend(); ++at) {
+                report_.findings.erase(report_.findings.begin() + static_cast<std::ptrdiff_t>(*at));
+            }
+        } else if (recorded_) {
+            report_.findings.push_back(
+                Finding{FindingKind::position_gap,
+                        {},
+                        report_.head,
+                        0,
+                        std::to_string(missing_) + " position" + (missing_ == 1 ? " is" : "s are") +
+                            " missing, but the store records " + std::to_string(removed_) + " event" +
+                            (removed_ == 1 ? "" : "s") + " removed: rows were lost or added"});
+        }
+        gaps_.clear();
+    }
+
     /// The report so far; `streams` counts the streams seen.
     [[nodiscard]] const VerifyReport& report() noexcept {
         report_.streams = versions_.size();
@@ -287,6 +372,19 @@ public:
     }
 
 private:
+    // What a lifecycle record says of a stream.
+    struct Expected {
+        stream_version_t first_version = 1;
+        stream_version_t version = 0;
+    };
+
+    // Counts `count` missing positions, saturating.
+    void missing(std::uint64_t count) noexcept {
+        missing_ = count > std::numeric_limits<std::uint64_t>::max() - missing_
+                       ? std::numeric_limits<std::uint64_t>::max()
+                       : missing_ + count;
+    }
+
     // What a reader with `options_` refuses in `text`, or nothing.
     [[nodiscard]] std::optional<std::string> json_problem(std::string_view text) const {
         try {
@@ -306,6 +404,12 @@ private:
     DecodeOptions options_;
     position_t last_position_ = 0;
     std::unordered_map<std::string, stream_version_t> versions_;
+    std::unordered_map<std::string, Expected> expected_;
+    // The removed events the records count, the positions missing so far, and the findings of gaps (indexes).
+    std::uint64_t removed_ = 0;
+    std::uint64_t missing_ = 0;
+    bool recorded_ = false;
+    std::vector<std::size_t> gaps_;
     VerifyReport report_;
 };
 
@@ -319,15 +423,27 @@ concept verifiable_store = requires(I& inspector, position_t from, std::uint64_t
     { inspector.visit_snapshots(on_snapshot) } -> std::same_as<std::uint64_t>;
 };
 
+/// Whether an inspector hands over the store's lifecycle records: `visit_stream_records(visitor)` calls
+/// `visitor(const StreamRecord&)` for each (none for a store of a layout without them) and returns the number.
+template <class I>
+concept stream_record_source = requires(I& inspector, void (*on_record)(const StreamRecord&)) {
+    { inspector.visit_stream_records(on_record) } -> std::same_as<std::uint64_t>;
+};
+
 /// The rows `verify` reads at a time.
 inline constexpr std::uint64_t verify_batch = 1000;
 
-/// Reads every event of `store` in position order, then every snapshot, through a `Verifier`. Calls
-/// `progress(events_read, head)` after each batch of `verify_batch` events (`head` read at the start).
+/// Reads the lifecycle records of `store` (if it hands them over: `stream_record_source`), every event in
+/// position order, then every snapshot, through a `Verifier`, and finishes it with the head read at the start
+/// (the inspector's `head()` is the highest position the store ever gave). Calls `progress(events_read,
+/// head)` after each batch of `verify_batch` events.
 template <verifiable_store Inspector, class Progress>
 requires std::invocable<Progress&, std::uint64_t, position_t>
 [[nodiscard]] VerifyReport verify(Inspector& store, Progress&& progress, DecodeOptions options = {}) {
     Verifier verifier(options);
+    if constexpr (stream_record_source<Inspector>) {
+        (void)store.visit_stream_records([&](const StreamRecord& record) { verifier.expect(record); });
+    }
     const position_t head = store.head();
     position_t next = 1;
     for (;;) {
@@ -341,6 +457,7 @@ requires std::invocable<Progress&, std::uint64_t, position_t>
         if (read < verify_batch) break;
         next = last + 1;
     }
+    verifier.finish(head);
     (void)store.visit_snapshots([&](const SnapshotRow& snapshot) { verifier.check_snapshot(snapshot); });
     return verifier.report();
 }

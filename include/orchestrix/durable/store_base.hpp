@@ -127,13 +127,13 @@ struct QueryRowsRead {
 };
 
 /// Whether the stored row holds the same event as `event` (encoded as `encoded`): the same type and
-/// payload bytes, or, for a row stored under an older schema version or type name, the same event once
-/// decoded and upcast.
+/// payload bytes, or else the same event once decoded and upcast (a row stored under an older schema version
+/// or type name, or written by a codec configured otherwise, e.g. compressed at another level or not at all).
 template <class Events, class Codec>
 [[nodiscard]] bool same_event(const Codec& codec, const StoredEventRow& row, const Events& event,
                               const SerializedEvent& encoded) {
-    if (row.type == encoded.type && row.schema_version == encoded.schema_version) {
-        return row.payload == encoded.payload;
+    if (row.type == encoded.type && row.schema_version == encoded.schema_version && row.payload == encoded.payload) {
+        return true;
     }
     try {
         return codec.deserialize_event(row.type, row.schema_version, row.payload) == event;
@@ -144,17 +144,29 @@ template <class Events, class Codec>
 
 /// The idempotent-retry rule of `event_store` (`orchestrix::check_idempotent_retry`) on the stored rows of
 /// the batch's ids (`stored[i]` is the row of `events[i]`, or nothing).
-template <class Events, class Codec>
+/// `start_of_life()`: the version the stream's current life starts at (see `orchestrix::check_idempotent_retry`),
+/// asked only for a retry of a batch that may have recreated the stream.
+template <class Events, class Codec, class StartOfLife>
 [[nodiscard]] std::optional<AppendResult>
 check_idempotent_retry(const Codec& codec, std::string_view stream, std::span<const EventEnvelope<Events>> events,
                        std::span<const SerializedEvent> encoded, std::span<const std::optional<StoredEventRow>> stored,
-                       ExpectedVersion expected, stream_version_t current) {
+                       ExpectedVersion expected, stream_version_t current, StartOfLife&& start_of_life) {
     const auto locate = [&](std::size_t i) -> std::optional<StoredEventLocation> {
         if (!stored[i]) return std::nullopt;
         return StoredEventLocation{stored[i]->stream_id, stored[i]->version, stored[i]->position};
     };
     const auto same = [&](std::size_t i) { return same_event<Events>(codec, *stored[i], events[i].event, encoded[i]); };
-    return orchestrix::check_idempotent_retry<Events>(stream, events, expected, current, locate, same);
+    return orchestrix::check_idempotent_retry<Events>(stream, events, expected, current, locate, same,
+                                                      std::forward<StartOfLife>(start_of_life));
+}
+
+template <class Events, class Codec>
+[[nodiscard]] std::optional<AppendResult>
+check_idempotent_retry(const Codec& codec, std::string_view stream, std::span<const EventEnvelope<Events>> events,
+                       std::span<const SerializedEvent> encoded, std::span<const std::optional<StoredEventRow>> stored,
+                       ExpectedVersion expected, stream_version_t current) {
+    return check_idempotent_retry<Events>(codec, stream, events, encoded, stored, expected, current,
+                                          [] { return stream_version_t{1}; });
 }
 
 /// Decodes a stored row through the codec; any `DecodeError` (or a damaged column reported by the caller
@@ -636,7 +648,8 @@ public:
         const auto write = [&] {
             return derived().write_batch(
                 stream, std::span<const Uuid>(prepared.ids), prepared.batch, expected, nullptr,
-                [&](std::span<const std::optional<durable::StoredEventRow>> stored, stream_version_t current) {
+                [&](std::span<const std::optional<durable::StoredEventRow>> stored, stream_version_t current,
+                    auto&&... /* the stream's start of life, where a store passes it */) {
                     return durable::check_raw_retry(stream, prepared.ids, prepared.batch.encoded, stored, expected,
                                                     current);
                 });

@@ -3,8 +3,10 @@
 #include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
+#include <orchestrix/core/lifecycle.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/observer.hpp>
+#include <orchestrix/core/personal_fields.hpp>
 #include <orchestrix/detail/chrono.hpp>
 #include <orchestrix/memory/stable_array.hpp>
 #include <orchestrix/memory/uuid_index.hpp>
@@ -45,6 +47,10 @@ namespace orchestrix {
 ///   it keeps, per tag and per event type, the positions of the events that carry it, so `read(query)` and
 ///   the condition of a conditional `append` cost a binary search and the matching events, not a scan.
 /// - `observe(&observer)` reports every append and read to an `Observer` (store kind "memory").
+/// - A `lifecycle_event_store` (docs/lifecycle.md): `delete_stream`, `truncate_stream` and `apply_retention`
+///   free the removed events at once (their payloads, metadata, id and tag index entries); `append` looks
+///   at a stream's lifecycle state only when the stream holds no events. `erase_personal_data` forgets a
+///   data subject by erasing its `Personal<T>` values in place.
 template <event_variant Events>
 class InMemoryEventStore {
 public:
@@ -198,12 +204,13 @@ private:
                            std::uint64_t& visited) const {
         detail::validate_query_types<Events>(query);
         std::shared_lock lock(mutex_);
-        const position_t head = log_.size();
+        const position_t head = head_locked();
         if (max_count == 0) return after;
         if (after >= head) return head;
         std::vector<position_t> matches = matching_positions(query, after, max_count);
         for (const position_t p : matches) {
-            std::invoke(visitor, view(*log_[p - 1].stream, log_[p - 1].index));
+            const LogEntry& e = entry(p);
+            std::invoke(visitor, view(*e.stream, e.index));
             ++visited;
         }
         return matches.size() == max_count ? matches.back() : head;
@@ -226,7 +233,18 @@ private:
         std::unique_lock lock(mutex_);
         auto found = streams_.find(stream);
         StreamData* data = found == streams_.end() ? nullptr : &found->second;
-        const stream_version_t current = data == nullptr ? 0 : data->events.size();
+        // `base`: the version before the batch's first event; `current`: what `expected` is checked against
+        // (they differ only for a deleted stream, which the append recreates).
+        stream_version_t base = data == nullptr ? 0 : data->base + data->events.size();
+        stream_version_t current = base;
+        StreamLife* life = nullptr;
+        if (data == nullptr && !lives_.empty()) [[unlikely]] { // no stored events: the stream's life decides
+            if (auto row = lives_.find(stream); row != lives_.end()) {
+                life = &row->second;
+                current = detail::admit_append(stream, info_of(life, nullptr), expected);
+                base = life->version;
+            }
+        }
         if (events.empty()) return AppendResult{current, 0, 0, false};
 
         if (auto retry = check_idempotent_retry(stream, events, expected, current)) return *retry;
@@ -239,15 +257,18 @@ private:
                 }
             }
         }
-        detail::validate_growth(stream, current, log_.size(), events.size());
+        const position_t head = head_locked();
+        detail::validate_growth(stream, base, head, events.size());
 
         if (data == nullptr) {
             found = streams_.try_emplace(std::string(stream)).first;
             data = &found->second;
             data->id = found->first; // the key stays where it is: unordered_map nodes do not move
+            data->base = base;
         }
         // Make room first, so that once writing starts only copying an event can fail.
         const std::size_t count = events.size();
+        const std::size_t stored_before = data->events.size();
         try {
             grow(data->events, count);
             data->stored.reserve_more(count);
@@ -259,24 +280,29 @@ private:
         }
 
         const auto now = std::chrono::system_clock::now();
-        const position_t first = static_cast<position_t>(log_.size()) + 1;
+        const position_t first = head + 1;
         try {
             for (std::size_t i = 0; i < count; ++i) {
                 data->events.push_back(events[i].event);
                 data->stored.emplace_back(events[i].metadata, now, first + i);
             }
         } catch (...) { // all or nothing: undo the partial batch
-            data->events.erase(data->events.begin() + static_cast<std::ptrdiff_t>(current), data->events.end());
-            data->stored.truncate(current);
+            data->events.erase(data->events.begin() + static_cast<std::ptrdiff_t>(stored_before), data->events.end());
+            data->stored.truncate(stored_before);
             if (data->events.empty()) streams_.erase(found);
             throw;
         }
         for (std::size_t i = 0; i < count; ++i) { // capacity reserved above: none of this can throw
-            log_.push_back(LogEntry{data, current + i});
+            log_.push_back(LogEntry{data, stored_before + i});
             if (greatest_id_ < events[i].metadata.event_id) greatest_id_ = events[i].metadata.event_id;
             if constexpr (tagged) index_event(events[i].event, tags[i], first + i);
         }
-        return AppendResult{current + count, first, first + count - 1, true};
+        if (life != nullptr && life->status == StreamStatus::deleted) { // recreated: a new life begins
+            life->status = StreamStatus::active;
+            life->start_version = base + 1;
+            life->recreation = Recreation::on_append;
+        }
+        return AppendResult{base + count, first, first + count - 1, true};
     }
 
 public:
@@ -336,17 +362,20 @@ public:
         return visit_all_unobserved(from_position, visitor, max_count);
     }
 
-    /// The stream's current version: 0 if it does not exist.
+    /// The stream's current version: 0 if it was never written, or is deleted; the last version written
+    /// for a stream whose events were all truncated away.
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
         std::shared_lock lock(mutex_);
-        const StreamData* data = find_stream(stream);
-        return data == nullptr ? 0 : data->events.size();
+        if (const StreamData* data = find_stream(stream)) return data->base + data->events.size();
+        const auto row = lives_.find(stream);
+        return row == lives_.end() || row->second.status != StreamStatus::active ? 0 : row->second.version;
     }
 
-    /// The global position of the last stored event: 0 if the store is empty.
+    /// The global position of the last event ever stored: 0 if the store is empty. Removing events does
+    /// not lower it.
     [[nodiscard]] position_t head_position() const {
         std::shared_lock lock(mutex_);
-        return log_.size();
+        return head_locked();
     }
 
     /// The number of streams with at least one event.
@@ -355,13 +384,131 @@ public:
         return streams_.size();
     }
 
+    /// Checks `expected` against `stream_version(stream)` (`ConcurrencyError`), removes every event of the
+    /// stream and marks it deleted (soft) or tombstoned (hard). See `lifecycle_event_store`. Throws
+    /// `InvalidArgumentError("stream")` for a malformed id and `StreamDeletedError` for a soft delete of a
+    /// tombstone.
+    RemovalResult delete_stream(std::string_view stream, ExpectedVersion expected, DeleteOptions options = {}) {
+        detail::validate_stream_id(stream);
+        std::unique_lock lock(mutex_);
+        auto found = streams_.find(stream);
+        auto row = lives_.find(stream);
+        const StreamInfo info =
+            info_of(row == lives_.end() ? nullptr : &row->second, found == streams_.end() ? nullptr : &found->second);
+        if (info.status == StreamStatus::tombstoned) {
+            if (options.mode == DeleteMode::hard) return RemovalResult{0, info.version};
+            throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::tombstoned);
+        }
+        detail::check_expected(stream, expected, info.status == StreamStatus::active ? info.version : 0);
+        if (row == lives_.end()) row = lives_.try_emplace(std::string(stream)).first; // before anything changes
+        std::uint64_t removed = 0;
+        if (found != streams_.end()) {
+            removed = found->second.events.size();
+            remove_front(found, found->second.events.size());
+        }
+        row->second = StreamLife{info.version, info.start_version,
+                                 options.mode == DeleteMode::hard ? StreamStatus::tombstoned : StreamStatus::deleted,
+                                 options.recreation};
+        return RemovalResult{removed, info.version};
+    }
+
+    /// Removes the events of `stream` with versions below `before`; the stream's version is unchanged. See
+    /// `lifecycle_event_store`. Throws `InvalidArgumentError("stream")` for a malformed id,
+    /// `InvalidArgumentError("before")` for `before` above `version + 1` and `StreamDeletedError` for a
+    /// tombstone.
+    RemovalResult truncate_stream(std::string_view stream, stream_version_t before) {
+        detail::validate_stream_id(stream);
+        std::unique_lock lock(mutex_);
+        auto found = streams_.find(stream);
+        auto row = lives_.find(stream);
+        const StreamInfo info =
+            info_of(row == lives_.end() ? nullptr : &row->second, found == streams_.end() ? nullptr : &found->second);
+        if (info.status == StreamStatus::tombstoned) {
+            throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::tombstoned);
+        }
+        if (info.status == StreamStatus::deleted) return RemovalResult{0, info.version};
+        if (before > info.version + 1) {
+            throw InvalidArgumentError("before", "truncate_stream('" + std::string(stream) + "', " +
+                                                     std::to_string(before) + "): the stream's last version is " +
+                                                     std::to_string(info.version) + ", so `before` can be at most " +
+                                                     std::to_string(info.version + 1));
+        }
+        if (before <= info.first_version || found == streams_.end()) return RemovalResult{0, info.version};
+        const auto count = static_cast<std::size_t>(before - info.first_version);
+        remove_counted(found, row, count, info);
+        return RemovalResult{count, info.version};
+    }
+
+    /// Applies each matching rule to each active stream (the rule removing most wins). See
+    /// `lifecycle_event_store`. Throws `InvalidArgumentError("rules")` for a negative `max_age`.
+    RetentionReport apply_retention(std::span<const RetentionRule> rules, std::chrono::system_clock::time_point now) {
+        detail::validate_retention_rules(rules);
+        std::unique_lock lock(mutex_);
+        std::vector<std::pair<std::string_view, std::size_t>> plan; // stream id (the map's key), events to remove
+        for (const auto& [id, data] : streams_) {
+            const stream_version_t version = data.base + data.events.size();
+            stream_version_t bound = 0; // remove the versions below it
+            for (const RetentionRule& rule : rules) {
+                if (!detail::retention_matches(rule, id)) continue;
+                if (rule.max_count) bound = std::max(bound, detail::retention_count_bound(version, *rule.max_count));
+                if (rule.max_age) bound = std::max(bound, age_bound(data, cutoff(now, *rule.max_age)));
+            }
+            if (bound > data.base + 1) plan.emplace_back(id, static_cast<std::size_t>(bound - data.base - 1));
+        }
+        RetentionReport report;
+        for (const auto& [id, count] : plan) {
+            auto found = streams_.find(id);
+            auto row = lives_.find(id);
+            const StreamInfo info = info_of(row == lives_.end() ? nullptr : &row->second, &found->second);
+            remove_counted(found, row, count, info); // `id` may dangle from here on
+            ++report.streams_truncated;
+            report.events_removed += count;
+        }
+        return report;
+    }
+
+    /// The stream's life (`StreamInfo`); the default (never written) for an unknown or malformed id.
+    [[nodiscard]] StreamInfo stream_info(std::string_view stream) const {
+        std::shared_lock lock(mutex_);
+        const auto row = lives_.find(stream);
+        return info_of(row == lives_.end() ? nullptr : &row->second, find_stream(stream));
+    }
+
+    /// The events removed by `delete_stream`, `truncate_stream` and `apply_retention` in total.
+    [[nodiscard]] std::uint64_t removed_count() const {
+        std::shared_lock lock(mutex_);
+        return removed_;
+    }
+
+    /// Forgets a data subject: erases in place (`Personal<T>::erase()`) every `Personal<T>` of `subject` in
+    /// every stored event, and returns how many values it erased. Every read from then on (and every
+    /// projection or subscription that reads the store) sees them erased; positions, versions and the rest
+    /// of each event stay. The event types must be searchable (`personal_searchable_v`: plain aggregates, or
+    /// types with `for_each_personal`), which is checked at compile time. Throws
+    /// `InvalidArgumentError("subject")` for a malformed subject id. Write-locks the store for one pass over
+    /// every event.
+    std::uint64_t erase_personal_data(std::string_view subject) {
+        detail::check_personal_searchable<Events>();
+        detail::validate_subject(subject);
+        if constexpr (!detail::personal_walk_needed_v<Events>) {
+            return 0;
+        } else {
+            std::unique_lock lock(mutex_);
+            std::uint64_t erased = 0;
+            for (auto& stream : streams_) {
+                for (Events& event : stream.second.events) erased += detail::erase_subject_unchecked(event, subject);
+            }
+            return erased;
+        }
+    }
+
 private:
     std::vector<recorded_type> read_stream_unobserved(std::string_view stream, stream_version_t from_version,
                                                       std::uint64_t max_count) const {
         std::vector<recorded_type> out;
         std::shared_lock lock(mutex_);
         const StreamData* data = find_stream(stream);
-        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
+        const auto [begin, end] = stream_range(data, from_version, max_count);
         out.reserve(end - begin);
         for (std::size_t i = begin; i < end; ++i) out.push_back(record(*data, i));
         return out;
@@ -370,9 +517,13 @@ private:
     std::vector<recorded_type> read_all_unobserved(position_t from_position, std::uint64_t max_count) const {
         std::vector<recorded_type> out;
         std::shared_lock lock(mutex_);
-        const auto [begin, end] = range(log_.size(), from_position, max_count);
-        out.reserve(end - begin);
-        for (std::size_t i = begin; i < end; ++i) out.push_back(record(*log_[i].stream, log_[i].index));
+        const position_t head = head_locked();
+        const position_t from = std::max<position_t>(from_position, 1);
+        if (from <= head) {
+            out.reserve(static_cast<std::size_t>(std::min({max_count, head - from + 1, head - removed_})));
+        }
+        for_each_live(from_position, max_count,
+                      [&](const LogEntry& e, position_t) { out.push_back(record(*e.stream, e.index)); });
         return out;
     }
 
@@ -381,7 +532,7 @@ private:
                                           std::uint64_t max_count) const {
         std::shared_lock lock(mutex_);
         const StreamData* data = find_stream(stream);
-        const auto [begin, end] = range(data == nullptr ? 0 : data->events.size(), from_version, max_count);
+        const auto [begin, end] = stream_range(data, from_version, max_count);
         for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*data, i));
         return end - begin;
     }
@@ -389,9 +540,8 @@ private:
     template <class Visitor>
     std::uint64_t visit_all_unobserved(position_t from_position, Visitor& visitor, std::uint64_t max_count) const {
         std::shared_lock lock(mutex_);
-        const auto [begin, end] = range(log_.size(), from_position, max_count);
-        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*log_[i].stream, log_[i].index));
-        return end - begin;
+        return for_each_live(from_position, max_count,
+                             [&](const LogEntry& e, position_t) { std::invoke(visitor, view(*e.stream, e.index)); });
     }
 
     // What a stream keeps beside each event: the caller's metadata stamped with the time, and the position.
@@ -410,14 +560,24 @@ private:
     };
     // A stream keeps its events contiguous (a fold touches nothing else) and their metadata and positions
     // beside them in an array that never moves its elements (growing it copies no strings); index i holds
-    // version i + 1.
+    // version base + i + 1 (base > 0 once earlier events were removed, or for a recreated stream). A stream
+    // holds at least one event: one whose events are all removed leaves the map.
     struct StreamData {
         std::string_view id; // the map's key
+        stream_version_t base = 0;
         std::vector<Events> events;
         detail::StableArray<Stored> stored;
     };
+    // The lifecycle state of a stream a lifecycle operation touched (`stream_info`); `version` is the last
+    // version written as of the moment the stream last held no events.
+    struct StreamLife {
+        stream_version_t version = 0;
+        stream_version_t start_version = 1;
+        StreamStatus status = StreamStatus::active;
+        Recreation recreation = Recreation::on_append;
+    };
     struct LogEntry {
-        const StreamData* stream;
+        const StreamData* stream; // nullptr once the event was removed
         std::size_t index;
     };
     struct string_hash {
@@ -427,6 +587,7 @@ private:
         std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
     using stream_map = std::unordered_map<std::string, StreamData, string_hash, std::equal_to<>>;
+    using life_map = std::unordered_map<std::string, StreamLife, string_hash, std::equal_to<>>;
 
     struct index_range {
         std::size_t begin;
@@ -448,18 +609,190 @@ private:
         return {begin, end};
     }
 
+    // Indices [begin, end) of a stream's arrays holding the versions from `from` (0 = the first), at most
+    // `max_count`.
+    static index_range stream_range(const StreamData* data, stream_version_t from, std::uint64_t max_count) noexcept {
+        if (data == nullptr) return {0, 0};
+        return range(data->events.size(), from <= data->base ? 0 : from - data->base, max_count);
+    }
+
     const StreamData* find_stream(std::string_view stream) const {
         auto found = streams_.find(stream);
         return found == streams_.end() ? nullptr : &found->second;
     }
 
     static recorded_type record(const StreamData& data, std::size_t i) {
-        return recorded_type{std::string(data.id), i + 1, data.stored[i].position, data.events[i],
+        return recorded_type{std::string(data.id), data.base + i + 1, data.stored[i].position, data.events[i],
                              data.stored[i].metadata};
     }
 
     static view_type view(const StreamData& data, std::size_t i) noexcept {
-        return view_type{data.id, i + 1, &data.stored[i].position, &data.events[i], &data.stored[i].metadata};
+        return view_type{data.id, data.base + i + 1, &data.stored[i].position, &data.events[i],
+                         &data.stored[i].metadata};
+    }
+
+    // The global position of the last event ever stored.
+    position_t head_locked() const noexcept { return log_base_ + log_.size(); }
+
+    // The log entry of the event at `position` (one after log_base_).
+    const LogEntry& entry(position_t position) const noexcept {
+        return log_[static_cast<std::size_t>(position - 1 - log_base_)];
+    }
+
+    // Calls `f(entry, position)` for each stored event from `from` (0 = the first) in global order, at most
+    // `max_count`; returns how many.
+    template <class F>
+    std::uint64_t for_each_live(position_t from, std::uint64_t max_count, F&& f) const {
+        std::size_t i = from <= log_base_ + 1
+                            ? 0
+                            : static_cast<std::size_t>(std::min<std::uint64_t>(from - 1 - log_base_, log_.size()));
+        i = std::max(i, live_from_);
+        std::uint64_t visited = 0;
+        for (; i < log_.size() && visited < max_count; ++i) {
+            const LogEntry& e = log_[i];
+            if (e.stream == nullptr) continue;
+            f(e, log_base_ + i + 1);
+            ++visited;
+        }
+        return visited;
+    }
+
+    // What `stream_info` reports for a stream with lifecycle state `life` and stored events `data` (either
+    // may be absent).
+    static StreamInfo info_of(const StreamLife* life, const StreamData* data) noexcept {
+        StreamInfo info;
+        if (life != nullptr) {
+            info.version = life->version;
+            info.start_version = life->start_version;
+            info.status = life->status;
+            info.recreation = life->recreation;
+        }
+        if (data != nullptr) {
+            info.version = data->base + data->events.size();
+            info.first_version = data->base + 1;
+        } else {
+            info.first_version = info.version + 1;
+        }
+        return info;
+    }
+
+    // The time before which `max_age` removes events at `now` (the earliest time point if that is before
+    // the clock's range).
+    static std::chrono::system_clock::time_point cutoff(std::chrono::system_clock::time_point now,
+                                                        std::chrono::seconds max_age) noexcept {
+        using duration = std::chrono::system_clock::duration;
+        constexpr auto longest = std::chrono::duration_cast<std::chrono::seconds>(duration::max());
+        const auto age = std::chrono::duration_cast<duration>(std::min(max_age, longest));
+        if (now.time_since_epoch() < duration::min() + age) return std::chrono::system_clock::time_point::min();
+        return now - age;
+    }
+
+    // The version up to which a stream's events were recorded before `cutoff` (its first event recorded at
+    // or after it; version + 1 if there is none): retention by age removes the versions below it.
+    static stream_version_t age_bound(const StreamData& data, std::chrono::system_clock::time_point cutoff) {
+        std::size_t i = 0;
+        while (i < data.events.size() && data.stored[i].metadata.recorded_at < cutoff) ++i;
+        return data.base + i + 1;
+    }
+
+    // Removes the first `count` events of the stream at `found` (a truncation), keeping its lifecycle row
+    // `row` (created if missing) in step: a stream left without events keeps its version there.
+    void remove_counted(typename stream_map::iterator found, typename life_map::iterator row, std::size_t count,
+                        const StreamInfo& info) {
+        if (count == found->second.events.size() && row == lives_.end()) {
+            row = lives_.try_emplace(std::string(found->first)).first; // before anything changes
+        }
+        remove_front(found, count);
+        if (row != lives_.end()) {
+            row->second.version = info.version;
+            row->second.start_version = info.start_version;
+        }
+    }
+
+    // Removes the first `count` (1 or more) events of the stream at `found`, from every read and index,
+    // and frees them: a stream that keeps some moves them to freshly allocated arrays, one that keeps none
+    // leaves the map. Allocates before it changes anything, so that a failure leaves the store as it was.
+    void remove_front(typename stream_map::iterator found, std::size_t count) {
+        StreamData& data = found->second;
+        const std::size_t kept = data.events.size() - count;
+
+        // The index lists that hold the removed positions (tagged stores).
+        using tag_iterator = typename decltype(DcbIndex::by_tag)::iterator;
+        [[maybe_unused]] std::vector<tag_iterator> tag_lists;
+        [[maybe_unused]] std::array<bool, std::variant_size_v<Events>> type_lists{};
+        if constexpr (tagged) {
+            for (std::size_t i = 0; i < count; ++i) {
+                for (const std::string& t : detail::checked_tags(data.events[i])) {
+                    const auto list = index_.by_tag.find(std::string_view(t));
+                    if (list != index_.by_tag.end()) tag_lists.push_back(list);
+                }
+                type_lists[data.events[i].index()] = true;
+            }
+            const auto by_node = [](const tag_iterator& a, const tag_iterator& b) { return &*a < &*b; };
+            std::sort(tag_lists.begin(), tag_lists.end(), by_node);
+            tag_lists.erase(std::unique(tag_lists.begin(), tag_lists.end()), tag_lists.end());
+        }
+        // The kept events, in a node of their own (a map node's StreamData never moves, and the new arrays
+        // hold nothing of the removed events).
+        typename stream_map::node_type replacement;
+        if (kept > 0) {
+            stream_map scratch;
+            auto fresh = scratch.try_emplace(found->first).first;
+            StreamData& target = fresh->second;
+            target.id = fresh->first;
+            target.base = data.base + count;
+            target.events.reserve(kept);
+            target.stored.reserve_more(kept);
+            for (std::size_t i = count; i < data.events.size(); ++i) {
+                target.events.push_back(std::move_if_noexcept(data.events[i]));
+                target.stored.emplace_back(std::move_if_noexcept(data.stored[i]));
+            }
+            replacement = scratch.extract(fresh);
+        }
+
+        // Nothing below allocates.
+        for (std::size_t i = 0; i < count; ++i) {
+            const position_t p = data.stored[i].position;
+            if (p <= indexed_) ids_.erase(data.stored[i].metadata.event_id);
+            log_[static_cast<std::size_t>(p - 1 - log_base_)] = LogEntry{nullptr, 0};
+        }
+        if constexpr (tagged) {
+            const auto removed = [&](position_t p) { return entry(p).stream == nullptr; };
+            for (const tag_iterator& list : tag_lists) {
+                std::erase_if(list->second, removed);
+                if (list->second.empty()) {
+                    index_.by_tag.erase(list);
+                } else if (list->second.capacity() / 4 > list->second.size()) {
+                    list->second.shrink_to_fit();
+                }
+            }
+            for (std::size_t t = 0; t < type_lists.size(); ++t) {
+                if (!type_lists[t]) continue;
+                std::erase_if(index_.by_type[t], removed);
+                if (index_.by_type[t].capacity() / 4 > index_.by_type[t].size()) index_.by_type[t].shrink_to_fit();
+            }
+        }
+        streams_.erase(found);
+        if (kept > 0) {
+            const auto inserted = streams_.insert(std::move(replacement)).position;
+            const StreamData& moved = inserted->second;
+            for (std::size_t i = 0; i < kept; ++i) {
+                log_[static_cast<std::size_t>(moved.stored[i].position - 1 - log_base_)] = LogEntry{&moved, i};
+            }
+        }
+        removed_ += count;
+        compact_log();
+    }
+
+    // Drops the removed entries at the front of the log once they are at least half of it (amortised: each
+    // entry is moved at most once per halving); the positions before the first entry left are `log_base_`.
+    void compact_log() noexcept {
+        while (live_from_ < log_.size() && log_[live_from_].stream == nullptr) ++live_from_;
+        if (live_from_ == 0 || live_from_ * 2 < log_.size()) return;
+        log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(live_from_));
+        log_base_ += live_from_;
+        live_from_ = 0;
+        log_.shrink_to_fit();
     }
 
     // Whether every id of the batch is greater than every stored id, in increasing order: then none of
@@ -477,12 +810,15 @@ private:
     // Brings the id index up to date with the log: indexes the ids appended since it was last used.
     // Each id is indexed at most once, so the cost is amortised over the appends that skipped it.
     void update_id_index() {
-        if (indexed_ == log_.size()) return;
-        ids_.reserve_more(log_.size() - indexed_);
-        for (; indexed_ < log_.size(); ++indexed_) {
-            const LogEntry& entry = log_[indexed_];
-            ids_.insert(entry.stream->stored[entry.index].metadata.event_id, indexed_ + 1);
+        const position_t head = head_locked();
+        if (indexed_ == head) return;
+        position_t p = std::max(indexed_, log_base_);
+        ids_.reserve_more(static_cast<std::size_t>(head - p));
+        for (; p < head; ++p) {
+            const LogEntry& e = log_[static_cast<std::size_t>(p - log_base_)];
+            if (e.stream != nullptr) ids_.insert(e.stream->stored[e.index].metadata.event_id, p + 1);
         }
+        indexed_ = head;
     }
 
     // If the batch's ids are stored already, decides whether this is an idempotent retry (returns the
@@ -494,14 +830,19 @@ private:
         const auto locate = [&](std::size_t i) -> std::optional<StoredEventLocation> {
             const auto position = ids_.find(events[i].metadata.event_id);
             if (!position) return std::nullopt;
-            const LogEntry& entry = log_[*position - 1];
-            return StoredEventLocation{entry.stream->id, entry.index + 1, *position};
+            const LogEntry& e = entry(*position);
+            return StoredEventLocation{e.stream->id, e.stream->base + e.index + 1, *position};
         };
         const auto same_event = [&](std::size_t i) {
-            const LogEntry& entry = log_[*ids_.find(events[i].metadata.event_id) - 1];
-            return entry.stream->events[entry.index] == events[i].event;
+            const LogEntry& e = entry(*ids_.find(events[i].metadata.event_id));
+            return e.stream->events[e.index] == events[i].event;
         };
-        return orchestrix::check_idempotent_retry<Events>(stream, events, expected, current, locate, same_event);
+        const auto start_of_life = [&] {
+            const auto row = lives_.find(stream);
+            return row == lives_.end() ? stream_version_t{1} : row->second.start_version;
+        };
+        return orchestrix::check_idempotent_retry<Events>(stream, events, expected, current, locate, same_event,
+                                                          start_of_life);
     }
 
     // The tags of each event of a batch, checked before the store is locked (nothing for untagged events).
@@ -563,8 +904,8 @@ private:
         }
         const auto type_ok = [&](position_t p) {
             if (item.types.empty()) return true;
-            const LogEntry& entry = log_[p - 1];
-            return wanted[entry.stream->events[entry.index].index()];
+            const LogEntry& e = entry(p);
+            return wanted[e.stream->events[e.index].index()];
         };
         if (!item.tags.empty()) {
             // Walk the shortest tag's positions; the others and the type are checked by lookup.
@@ -603,7 +944,11 @@ private:
 
     // The first position after `after` of an event matching `query`; 0 if there is none.
     position_t first_match(const Query& query, position_t after) const {
-        if (query.matches_all()) return log_.size() > after ? after + 1 : 0;
+        if (query.matches_all()) {
+            position_t first = 0;
+            for_each_live(after + 1, 1, [&](const LogEntry&, position_t p) { first = p; });
+            return first;
+        }
         position_t best = 0;
         for (const QueryItem& item : query.items()) {
             for_each_item_match(item, after, [&](position_t p) {
@@ -618,9 +963,7 @@ private:
     std::vector<position_t> matching_positions(const Query& query, position_t after, std::uint64_t max_count) const {
         std::vector<position_t> out;
         if (query.matches_all()) {
-            const position_t last = after + std::min<std::uint64_t>(max_count, log_.size() - after);
-            out.reserve(static_cast<std::size_t>(last - after));
-            for (position_t p = after + 1; p <= last; ++p) out.push_back(p);
+            for_each_live(after + 1, max_count, [&](const LogEntry&, position_t p) { out.push_back(p); });
             return out;
         }
         for (const QueryItem& item : query.items()) {
@@ -640,9 +983,13 @@ private:
 
     mutable std::shared_mutex mutex_;
     stream_map streams_;                            // stream id -> the stream
-    std::vector<LogEntry> log_;                     // index = global position - 1
-    detail::UuidIndex ids_;                         // event id -> global position, for log_[0, indexed_)
-    std::size_t indexed_ = 0;                       // how many log entries ids_ covers (see update_id_index)
+    std::vector<LogEntry> log_;                     // index = global position - 1 - log_base_
+    position_t log_base_ = 0;                       // positions before log_'s first entry (all removed)
+    std::size_t live_from_ = 0;                     // log_ entries before it are all removed
+    life_map lives_;                                // stream id -> its life, for streams lifecycle touched
+    std::uint64_t removed_ = 0;                     // events removed by lifecycle operations
+    detail::UuidIndex ids_;                         // event id -> global position, for positions up to indexed_
+    position_t indexed_ = 0;                        // the positions ids_ covers (see update_id_index)
     Uuid greatest_id_{};                            // the greatest stored id (nil when empty)
     mutable std::atomic<std::uint32_t> waiters_{0}; // callers inside wait_for_position
     mutable std::mutex signal_mutex_;               // taken after mutex_ is released, never while holding it

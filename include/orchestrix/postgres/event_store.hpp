@@ -6,6 +6,7 @@
 #include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/event_store.hpp>
+#include <orchestrix/core/lifecycle.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/snapshot.hpp>
 #include <orchestrix/detail/utf8.hpp>
@@ -55,7 +56,15 @@ namespace detail::postgres {
 /// Its lookups are index probes whatever the table's statistics say (docs/stores.md, "Index probes only").
 /// Status: 0 written, 1 expected version not met, 2 some ids stored already (the client decides whether
 /// it is a retry), 3 the batch would overflow the largest version or position, 4 the condition failed
-/// (`first_position`: the first stored event matching it).
+/// (`first_position`: the first stored event matching it), 5 the stream is tombstoned, 6 the stream is
+/// deleted and only an append expecting no stream recreates it (`detail::admit_append`).
+///
+/// `orchestrix_streams` holds the life of each stream a lifecycle operation touched (`StreamInfo`). The append
+/// reads it only when the stream has no stored event (a new stream, or one deleted or truncated away), so an
+/// append to a stream with events costs what it did before; a soft-deleted stream is recreated at its last
+/// version + 1. `event_tags_by_position` lets a removal delete the removed events' tags. `orchestrix_head`
+/// keeps the highest position given out once a removal may have removed the events at the head: the appends
+/// and the head read the greater of it and the last event's position, so a position is never given twice.
 ///
 /// `orchestrix_read_query` runs a read by query (`durable::query_rows_sql`, PostgreSQL dialect, the head as
 /// `$4` in its last column) the same way: planned at each call for its values, index scans only; it returns
@@ -100,10 +109,30 @@ CREATE TABLE IF NOT EXISTS event_tags (
     position bigint NOT NULL,
     PRIMARY KEY (tag, position)
 );
+-- The life of the streams a lifecycle operation touched (status 0 active, 1 deleted, 2 tombstoned; recreation
+-- 0 on_append, 1 on_no_stream; removed: the events it removed in total).
+CREATE TABLE IF NOT EXISTS orchestrix_streams (
+    stream_id     text     PRIMARY KEY,
+    version       bigint   NOT NULL,
+    start_version bigint   NOT NULL,
+    first_version bigint   NOT NULL,
+    status        smallint NOT NULL,
+    recreation    smallint NOT NULL,
+    removed       bigint   NOT NULL
+);
+-- The highest position ever given out, kept by the removals (which may remove the events at the head): the
+-- appends go on after it, so that no position is given out twice.
+CREATE TABLE IF NOT EXISTS orchestrix_head (
+    one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+    position bigint  NOT NULL
+);
 -- Not CREATE INDEX IF NOT EXISTS: that locks the table (waiting for appends in flight) even when the index exists.
 DO $do$ BEGIN
     IF to_regclass('events_by_type') IS NULL THEN
         CREATE INDEX events_by_type ON events (type, position);
+    END IF;
+    IF to_regclass('event_tags_by_position') IS NULL THEN
+        CREATE INDEX event_tags_by_position ON event_tags (position);
     END IF;
 END $do$;
 CREATE OR REPLACE FUNCTION orchestrix_append_tagged(
@@ -122,22 +151,46 @@ DECLARE
     v_stored   boolean;
     v_now      timestamptz;
     v_conflict bigint;
+    v_base     bigint;
+    v_kept     bigint;
+    v_life     smallint;
+    v_recreate smallint;
 BEGIN
     LOCK TABLE events IN EXCLUSIVE MODE;
     -- One statement, three probes of unique indexes: the stream's last version, the head, the batch's ids.
     SELECT coalesce((SELECT e.version FROM events e WHERE e.stream_id = p_stream ORDER BY e.version DESC LIMIT 1), 0),
-           coalesce((SELECT e.position FROM events e ORDER BY e.position DESC LIMIT 1), 0),
+           greatest((SELECT e.position FROM events e ORDER BY e.position DESC LIMIT 1),
+                    (SELECT h.position FROM orchestrix_head h WHERE h.one), 0),
            EXISTS (SELECT FROM events e WHERE e.event_id = ANY (p_ids))
       INTO stream_version, first_position, v_stored;
     last_position := 0;
-    IF v_stored THEN
+    v_base := stream_version;
+    IF stream_version = 0 THEN
+        -- No stored event: a new stream, or one a lifecycle operation emptied. One more probe, of a primary key.
+        SELECT s.version, s.status, s.recreation INTO v_kept, v_life, v_recreate
+          FROM orchestrix_streams s WHERE s.stream_id = p_stream;
+        IF FOUND THEN
+            v_base := v_kept; -- versions never repeat
+            IF v_life = 0 THEN
+                stream_version := v_kept;
+            END IF;
+        END IF;
+    END IF;
+    IF v_life = 2 THEN
+        status := 5;
+        first_position := 0;
+    ELSIF v_life = 1 AND v_recreate = 1 AND p_kind <> 1 THEN
+        status := 6;
+        first_position := 0;
+    ELSIF v_stored THEN
         status := 2;
         first_position := 0;
     ELSIF NOT (p_kind = 0 OR (p_kind = 1 AND stream_version = 0) OR (p_kind = 2 AND stream_version > 0)
                OR (p_kind = 3 AND stream_version = p_expected)) THEN
         status := 1;
         first_position := 0;
-    ELSIF v_count > 9223372036854775807 - stream_version OR v_count > 9223372036854775807 - first_position THEN
+    ELSIF v_count > 9223372036854775807 - v_base OR v_count > 9223372036854775807 - first_position THEN
+        stream_version := v_base;
         status := 3;
     ELSE
         IF p_condition <> '' THEN
@@ -150,15 +203,23 @@ BEGIN
             v_now := clock_timestamp();
             INSERT INTO events (position, stream_id, version, event_id, type, schema_version, payload, metadata,
                                 recorded_at)
-            SELECT first_position + u.n, p_stream, stream_version + u.n, u.id, u.type, u.sv, u.payload::json,
+            SELECT first_position + u.n, p_stream, v_base + u.n, u.id, u.type, u.sv, u.payload::json,
                    u.meta::json, v_now
             FROM unnest(p_ids, p_types, p_schema_versions, p_payloads, p_metadata)
                  WITH ORDINALITY AS u(id, type, sv, payload, meta, n);
             INSERT INTO event_tags (tag, position)
             SELECT t.tag, first_position + t.n FROM unnest(p_tags, p_tag_events) AS t(tag, n);
+            IF v_life IS NOT NULL THEN
+                -- A recreation starts the stream's new life after its last version.
+                UPDATE orchestrix_streams s
+                   SET version = v_base + v_count, status = 0,
+                       start_version = CASE WHEN v_life = 1 THEN v_base + 1 ELSE s.start_version END,
+                       first_version = CASE WHEN v_life = 1 THEN v_base + 1 ELSE s.first_version END
+                 WHERE s.stream_id = p_stream;
+            END IF;
             PERFORM pg_notify('orchestrix_events', (first_position + v_count)::text);
             status := 0;
-            stream_version := stream_version + v_count;
+            stream_version := v_base + v_count;
             last_position := first_position + v_count;
             first_position := first_position + 1;
         END IF;
@@ -175,7 +236,8 @@ SET enable_seqscan = off
 SET enable_bitmapscan = off
 AS $fn$
 DECLARE
-    v_head bigint := coalesce((SELECT e.position FROM events e ORDER BY e.position DESC LIMIT 1), 0);
+    v_head bigint := greatest((SELECT e.position FROM events e ORDER BY e.position DESC LIMIT 1),
+                              (SELECT h.position FROM orchestrix_head h WHERE h.one), 0);
 BEGIN
     RETURN QUERY EXECUTE p_sql USING p_after, p_values, p_limit, v_head;
     IF NOT FOUND THEN
@@ -307,23 +369,151 @@ public:
     // `append` (plain and conditional, of a span, a braced list or plain events), `read_stream`, `read_all`,
     // `visit_stream`, `visit_all`, and `read` and `visit` by query: `DurableStoreBase`, on `append_batch` below.
 
-    /// The stream's current version: 0 if it does not exist, or if `stream` is malformed (PostgreSQL would
-    /// refuse a NUL or invalid UTF-8 in a query; no such stream can exist).
+    /// The stream's current version: 0 if it does not exist, if it is deleted or tombstoned, or if `stream` is
+    /// malformed (PostgreSQL would refuse a NUL or invalid UTF-8 in a query; no such stream can exist). A
+    /// stream whose events were all truncated away keeps its version.
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
         if (!detail::is_valid_stream_id(stream)) return 0;
         detail::postgres::Params params;
         params.add_text(stream);
         auto c = pool_.acquire();
-        c->prepare("orchestrix_stream_version", "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1",
+        c->prepare("orchestrix_stream_version",
+                   "SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = $1), "
+                   "(SELECT CASE WHEN s.status = 0 THEN s.version ELSE 0 END FROM orchestrix_streams s "
+                   "WHERE s.stream_id = $1), 0)",
                    {detail::postgres::text_oid});
         return static_cast<stream_version_t>(c->run("orchestrix_stream_version", params).int64(0, 0));
+    }
+
+    /// Deletes `stream` (`lifecycle_event_store`): under the lock the appends take, in one transaction, checks
+    /// `expected`, deletes the stream's events and their tags, and records the deletion in
+    /// `orchestrix_streams`. The rows are gone from every read at once; their bytes stay in the table's
+    /// pages until `compact()` (docs/lifecycle.md). Throws `InvalidArgumentError("stream")` for a malformed
+    /// stream id, `ConcurrencyError`, `StreamDeletedError` (a soft delete of a tombstone), `PostgresError`.
+    RemovalResult delete_stream(std::string_view stream, ExpectedVersion expected = ExpectedVersion::any(),
+                                DeleteOptions options = {}) {
+        detail::validate_stream_id(stream);
+        auto c = pool_.acquire();
+        Transaction tx(*c);
+        const StreamInfo info = load_info(*c, stream);
+        if (info.status == StreamStatus::tombstoned && options.mode == DeleteMode::soft) {
+            throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::tombstoned);
+        }
+        detail::check_expected(stream, expected, info.status == StreamStatus::active ? info.version : 0);
+        if (info.status == StreamStatus::tombstoned) return RemovalResult{0, info.version};
+        const std::uint64_t removed = remove_events(*c, stream, std::nullopt);
+        StreamInfo next = info;
+        next.first_version = info.version + 1;
+        next.status = options.mode == DeleteMode::hard ? StreamStatus::tombstoned : StreamStatus::deleted;
+        next.recreation = options.recreation;
+        save_info(*c, stream, next, removed);
+        tx.commit();
+        return RemovalResult{removed, info.version};
+    }
+
+    /// Removes the events of `stream` with versions below `before` (`lifecycle_event_store`), with their tags,
+    /// under the lock the appends take, in one transaction; `stream_version` is unchanged. Throws
+    /// `InvalidArgumentError` for a malformed stream id or `before` past `version + 1`, `StreamDeletedError`
+    /// for a tombstone, `PostgresError`.
+    RemovalResult truncate_stream(std::string_view stream, stream_version_t before) {
+        detail::validate_stream_id(stream);
+        auto c = pool_.acquire();
+        Transaction tx(*c);
+        const StreamInfo info = load_info(*c, stream);
+        if (info.status == StreamStatus::tombstoned) {
+            throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::tombstoned);
+        }
+        if (info.status == StreamStatus::deleted) return RemovalResult{0, info.version};
+        if (before > info.version + 1) {
+            throw InvalidArgumentError("before", "truncate_stream('" + std::string(stream) + "', " +
+                                                     std::to_string(before) + "): the stream is at version " +
+                                                     std::to_string(info.version) + "; before may be at most " +
+                                                     std::to_string(info.version + 1));
+        }
+        if (before <= info.first_version) return RemovalResult{0, info.version};
+        const std::uint64_t removed = remove_events(*c, stream, before);
+        StreamInfo next = info;
+        next.first_version = before;
+        save_info(*c, stream, next, removed);
+        tx.commit();
+        return RemovalResult{removed, info.version};
+    }
+
+    /// Applies `rules` to every active stream (`lifecycle_event_store`): in one transaction under the lock the
+    /// appends take (appends wait while it runs), removes from each stream the prefix the rule removing most
+    /// asks for, with the events' tags. Only when called. Throws `InvalidArgumentError("rules")` for a
+    /// negative `max_age`, `PostgresError`.
+    RetentionReport apply_retention(std::span<const RetentionRule> rules,
+                                    std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
+        namespace pg = detail::postgres;
+        detail::validate_retention_rules(rules);
+        RetentionReport report;
+        if (rules.empty()) return report;
+        auto c = pool_.acquire();
+        Transaction tx(*c);
+        const pg::Result streams =
+            c->exec("SELECT stream_id, min(version), max(version) FROM events GROUP BY stream_id",
+                    "list the streams for retention");
+        for (int row = 0; row < streams.rows(); ++row) {
+            const std::string stream(streams.text(row, 0));
+            const auto first = static_cast<stream_version_t>(streams.int64(row, 1));
+            const auto last = static_cast<stream_version_t>(streams.int64(row, 2));
+            stream_version_t before = 0;
+            for (const RetentionRule& rule : rules) {
+                if (!detail::retention_matches(rule, stream)) continue;
+                if (rule.max_count) before = std::max(before, detail::retention_count_bound(last, *rule.max_count));
+                if (rule.max_age) before = std::max(before, first_kept_by_age(*c, stream, last, now - *rule.max_age));
+            }
+            if (before <= first) continue;
+            StreamInfo info = load_info(*c, stream);
+            const std::uint64_t removed = remove_events(*c, stream, before);
+            info.first_version = before;
+            save_info(*c, stream, info, removed);
+            ++report.streams_truncated;
+            report.events_removed += removed;
+        }
+        tx.commit();
+        return report;
+    }
+
+    /// The life of `stream` (`StreamInfo`): the default for a stream never written or a malformed id.
+    [[nodiscard]] StreamInfo stream_info(std::string_view stream) const {
+        if (!detail::is_valid_stream_id(stream)) return StreamInfo{};
+        auto c = pool_.acquire();
+        return load_info(*c, stream);
+    }
+
+    /// The events removed by `delete_stream`, `truncate_stream` and `apply_retention` in total, as recorded in
+    /// `orchestrix_streams`: what `verify` tells removals from lost rows by.
+    [[nodiscard]] std::uint64_t removed_count() const {
+        auto c = pool_.acquire();
+        return static_cast<std::uint64_t>(
+            c->exec("SELECT coalesce(sum(removed), 0)::bigint FROM orchestrix_streams", "count the removed events")
+                .int64(0, 0));
+    }
+
+    /// Physical erasure (docs/lifecycle.md): rewrites the events table, its TOAST table and its indexes, and
+    /// the tags and stream tables (`VACUUM FULL`), so that the bytes of removed events leave their pages. A
+    /// deletion only marks rows dead and a plain `VACUUM` (autovacuum) only prunes them: their bytes may stay
+    /// in the table's files until the space is reused. Takes an ACCESS EXCLUSIVE lock on each table in turn
+    /// (every read and append waits while it is rewritten), needs free disk space for a copy of the table, and
+    /// keeps rows a transaction still open when it starts may see. The write-ahead log, replicas, backups and
+    /// the file system's free blocks are not erased. Needs the tables' owner. Throws `PostgresError`.
+    void compact() {
+        auto c = pool_.acquire();
+        // One statement per exec: VACUUM cannot run inside a transaction block (nor a multi-statement string).
+        for (const char* table : {"events", "event_tags", "orchestrix_streams"}) {
+            (void)c->exec(std::string("VACUUM (FULL) ") + table, "compact the table");
+        }
     }
 
     /// The global position of the last committed event: 0 if the store is empty.
     [[nodiscard]] position_t head_position() const {
         auto c = pool_.acquire();
-        return static_cast<position_t>(
-            c->exec("SELECT coalesce(max(position), 0) FROM events", "read the head").int64(0, 0));
+        return static_cast<position_t>(c->exec("SELECT greatest((SELECT max(position) FROM events), "
+                                               "(SELECT position FROM orchestrix_head WHERE one), 0)",
+                                               "read the head")
+                                           .int64(0, 0));
     }
 
     /// A listener on its own connection that wakes when appends commit.
@@ -333,18 +523,135 @@ public:
     [[nodiscard]] const Codec& codec() const noexcept { return codec_; }
 
 private:
+    // A transaction on a leased connection, rolled back unless committed; it takes the lock appends take.
+    class Transaction {
+    public:
+        explicit Transaction(detail::postgres::Connection& c) : c_(c) {
+            (void)c_.exec("BEGIN; LOCK TABLE events IN EXCLUSIVE MODE", "begin a lifecycle operation");
+        }
+        Transaction(const Transaction&) = delete;
+        Transaction& operator=(const Transaction&) = delete;
+        ~Transaction() {
+            if (done_) return;
+            try {
+                (void)c_.exec("ROLLBACK", "roll back a lifecycle operation");
+            } catch (...) { // the pool drops a connection left in a transaction
+            }
+        }
+        void commit() {
+            (void)c_.exec("COMMIT", "commit a lifecycle operation");
+            done_ = true;
+        }
+
+    private:
+        detail::postgres::Connection& c_;
+        bool done_ = false;
+    };
+
+    // The stream's life in one statement (one snapshot): its stored events' first and last versions and its
+    // row in orchestrix_streams.
+    static StreamInfo load_info(detail::postgres::Connection& c, std::string_view stream) {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_text(stream);
+        c.prepare("orchestrix_stream_info",
+                  "SELECT (SELECT e.version FROM events e WHERE e.stream_id = $1 ORDER BY e.version LIMIT 1), "
+                  "(SELECT e.version FROM events e WHERE e.stream_id = $1 ORDER BY e.version DESC LIMIT 1), "
+                  "s.version, s.start_version, s.status, s.recreation "
+                  "FROM (SELECT) AS one LEFT JOIN orchestrix_streams s ON s.stream_id = $1",
+                  {pg::text_oid});
+        const pg::Result r = c.run("orchestrix_stream_info", params);
+        StreamInfo info;
+        const bool has_events = !r.is_null(0, 1);
+        const auto last = has_events ? static_cast<stream_version_t>(r.int64(0, 1)) : stream_version_t{0};
+        info.version = last;
+        if (!r.is_null(0, 2)) {
+            info.version = std::max(last, static_cast<stream_version_t>(r.int64(0, 2)));
+            info.start_version = static_cast<stream_version_t>(r.int64(0, 3));
+            const auto status = r.int64(0, 4);
+            info.status = status == 2   ? StreamStatus::tombstoned
+                          : status == 1 ? StreamStatus::deleted
+                                        : StreamStatus::active;
+            info.recreation = r.int64(0, 5) == 1 ? Recreation::on_no_stream : Recreation::on_append;
+        }
+        info.first_version = has_events ? static_cast<stream_version_t>(r.int64(0, 0)) : info.version + 1;
+        return info;
+    }
+
+    // Records `info` as the stream's life, adding `removed` to its count of removed events.
+    static void save_info(detail::postgres::Connection& c, std::string_view stream, const StreamInfo& info,
+                          std::uint64_t removed) {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_text(stream).add_int8(pg::clamp(info.version)).add_int8(pg::clamp(info.start_version));
+        params.add_int8(pg::clamp(info.first_version));
+        params.add_int4(info.status == StreamStatus::tombstoned ? 2 : info.status == StreamStatus::deleted ? 1 : 0);
+        params.add_int4(info.recreation == Recreation::on_no_stream ? 1 : 0);
+        params.add_int8(pg::clamp(removed));
+        c.prepare("orchestrix_save_stream_info",
+                  "INSERT INTO orchestrix_streams AS s (stream_id, version, start_version, first_version, status, "
+                  "recreation, removed) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                  "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, "
+                  "start_version = excluded.start_version, first_version = excluded.first_version, "
+                  "status = excluded.status, recreation = excluded.recreation, removed = s.removed + excluded.removed",
+                  {pg::text_oid, pg::int8_oid, pg::int8_oid, pg::int8_oid, pg::int4_oid, pg::int4_oid, pg::int8_oid});
+        (void)c.run("orchestrix_save_stream_info", params);
+    }
+
+    // Deletes the stream's events (those below version `before`, if given) and their tags; returns how many.
+    static std::uint64_t remove_events(detail::postgres::Connection& c, std::string_view stream,
+                                       std::optional<stream_version_t> before) {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        // Versions up to `before - 1` (`before` is at least 2 here), or every version.
+        params.add_text(stream).add_int8(before ? pg::clamp(*before - 1) : std::numeric_limits<std::int64_t>::max());
+        // The head is kept first: the events removed may be the last ones, and their positions are never reused.
+        c.prepare("orchestrix_keep_head",
+                  "INSERT INTO orchestrix_head AS h (one, position) "
+                  "SELECT true, max(e.position) FROM events e HAVING max(e.position) IS NOT NULL "
+                  "ON CONFLICT (one) DO UPDATE SET position = greatest(h.position, excluded.position)",
+                  {});
+        (void)c.run("orchestrix_keep_head", pg::Params{});
+        c.prepare("orchestrix_remove_tags",
+                  "DELETE FROM event_tags t USING events e "
+                  "WHERE e.stream_id = $1 AND e.version <= $2 AND t.position = e.position",
+                  {pg::text_oid, pg::int8_oid});
+        (void)c.run("orchestrix_remove_tags", params);
+        c.prepare("orchestrix_remove_events",
+                  "WITH gone AS (DELETE FROM events WHERE stream_id = $1 AND version <= $2 RETURNING 1) "
+                  "SELECT count(*) FROM gone",
+                  {pg::text_oid, pg::int8_oid});
+        const std::int64_t removed = c.run("orchestrix_remove_events", params).int64(0, 0);
+        return static_cast<std::uint64_t>(removed);
+    }
+
+    // The version of the stream's first event recorded at or after `cutoff` (`last + 1` if none): what a
+    // retention rule's `max_age` keeps.
+    static stream_version_t first_kept_by_age(detail::postgres::Connection& c, const std::string& stream,
+                                              stream_version_t last, std::chrono::system_clock::time_point cutoff) {
+        namespace pg = detail::postgres;
+        pg::Params params;
+        params.add_text(stream).add_int8(durable::to_micros(cutoff));
+        c.prepare("orchestrix_first_kept_by_age",
+                  "SELECT min(version) FROM events WHERE stream_id = $1 "
+                  "AND recorded_at >= 'epoch'::timestamptz + $2 * interval '1 microsecond'",
+                  {pg::text_oid, pg::int8_oid});
+        const pg::Result r = c.run("orchestrix_first_kept_by_age", params);
+        return r.is_null(0, 0) ? last + 1 : static_cast<stream_version_t>(r.int64(0, 0));
+    }
+
     AppendResult append_batch(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
                               const AppendCondition* condition) {
         const durable::PreparedBatch batch = durable::prepare_append<Events>(codec_, stream, events, condition);
         std::vector<Uuid> event_ids;
         event_ids.reserve(events.size());
         for (const auto& e : events) event_ids.push_back(e.metadata.event_id);
-        return write_batch(
-            stream, std::span<const Uuid>(event_ids), batch, expected, condition,
-            [&](std::span<const std::optional<durable::StoredEventRow>> stored, stream_version_t current) {
-                return durable::check_idempotent_retry<Events>(codec_, stream, events, batch.encoded, stored, expected,
-                                                               current);
-            });
+        return write_batch(stream, std::span<const Uuid>(event_ids), batch, expected, condition,
+                           [&](std::span<const std::optional<durable::StoredEventRow>> stored, stream_version_t current,
+                               auto&& start_of_life) {
+                               return durable::check_idempotent_retry<Events>(codec_, stream, events, batch.encoded,
+                                                                              stored, expected, current, start_of_life);
+                           });
     }
 
     // The insert of a checked batch, shared by `append_batch` and `append_raw` (see `DurableStoreBase`).
@@ -405,8 +712,9 @@ private:
                                 true};
         }
         if (status == 2) {
+            const auto start_of_life = [&] { return load_info(*c, stream).start_version; };
             if (auto stored = retry(std::span<const std::optional<durable::StoredEventRow>>(stored_rows(*c, event_ids)),
-                                    current)) {
+                                    current, start_of_life)) {
                 return *stored;
             }
             throw PostgresError({}, "append to stream '" + std::string(stream) +
@@ -414,6 +722,8 @@ private:
         }
         if (status == 3)
             detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), event_ids.size());
+        if (status == 5) throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::tombstoned);
+        if (status == 6) throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::deleted);
         if (status == 4 && condition != nullptr) {
             throw AppendConditionError(std::string(stream), static_cast<position_t>(r.int64(0, 2)), condition->after);
         }

@@ -85,11 +85,48 @@ public:
     /// The address connected to.
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
 
-    /// The position of the last committed event (0 if none).
+    /// The highest position the store ever gave (0 if none): the last committed event's, or that of removed
+    /// events after it (`orchestrix_head`, kept by the store's lifecycle operations).
     [[nodiscard]] position_t head() {
         return guarded([&] {
-            return static_cast<position_t>(
-                connection_.exec("SELECT coalesce(max(position), 0) FROM events", "read the head").int64(0, 0));
+            return static_cast<position_t>(connection_
+                                               .exec(has_table("orchestrix_head")
+                                                         ? "SELECT greatest((SELECT max(position) FROM events), "
+                                                           "(SELECT position FROM orchestrix_head WHERE one), 0)"
+                                                         : "SELECT coalesce(max(position), 0) FROM events",
+                                                     "read the head")
+                                               .int64(0, 0));
+        });
+    }
+
+    /// The events removed by the store's lifecycle operations in total (0 for a layout without them).
+    [[nodiscard]] std::uint64_t removed_count() {
+        std::uint64_t removed = 0;
+        (void)visit_stream_records([&](const inspection::StreamRecord& record) { removed += record.removed; });
+        return removed;
+    }
+
+    /// Hands every lifecycle record (`orchestrix_streams`: the streams a deletion, truncation or retention
+    /// touched) to `visitor` (`const inspection::StreamRecord&`) in stream id order (byte order); returns the
+    /// number visited (0 for a layout without the table). What `inspection::verify` reads to tell removed
+    /// events from lost rows.
+    template <class Visitor>
+    std::uint64_t visit_stream_records(Visitor&& visitor) {
+        return guarded([&] {
+            if (!has_table("orchestrix_streams")) return std::uint64_t{0};
+            const detail::postgres::Result r =
+                connection_.exec("SELECT stream_id, version, first_version, removed FROM orchestrix_streams "
+                                 "ORDER BY stream_id COLLATE \"C\"",
+                                 "read the lifecycle records");
+            for (int i = 0; i < r.rows(); ++i) {
+                inspection::StreamRecord record;
+                record.stream_id = std::string(r.text(i, 0));
+                record.version = static_cast<stream_version_t>(std::max<std::int64_t>(r.int64(i, 1), 0));
+                record.first_version = static_cast<stream_version_t>(std::max<std::int64_t>(r.int64(i, 2), 0));
+                record.removed = static_cast<std::uint64_t>(std::max<std::int64_t>(r.int64(i, 3), 0));
+                visitor(static_cast<const inspection::StreamRecord&>(record));
+            }
+            return static_cast<std::uint64_t>(r.rows());
         });
     }
 

@@ -40,7 +40,7 @@ struct SqliteInspectorOptions {
 /// Looks into an SQLite event store as it is stored, without its event types (`RawRecordedEventView`):
 /// what the `orchestrix` inspector program runs on.
 ///
-/// - Opens only a file that exists and holds an orchestrix store (the `events` table, layout 1 or 2 in
+/// - Opens only a file that exists and holds an orchestrix store (the `events` table, layout 1, 2 or 3 in
 ///   `PRAGMA user_version`), else throws `InspectionError` (`store_not_found`, `not_a_database`,
 ///   `foreign_schema`); it never creates nor migrates anything. A lock held past `busy_timeout` throws
 ///   `InspectionError{locked}`; any other failure `SqliteError`.
@@ -59,15 +59,50 @@ public:
 
     /// The events' file.
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
-    /// The layout in `PRAGMA user_version` (1 or 2).
+    /// The layout in `PRAGMA user_version` (1, 2 or 3).
     [[nodiscard]] int layout() const noexcept { return layout_; }
 
-    /// The position of the last stored event (0 if none).
+    /// The highest position the store ever gave (0 if none): the last stored event's, or that of removed events
+    /// after it (`orchestrix_head`, layout 3).
     [[nodiscard]] position_t head() {
         return guarded(path_, [&] {
-            detail::sqlite::Statement s(db_.handle(), "SELECT coalesce(max(position), 0) FROM events");
+            detail::sqlite::Statement s(db_.handle(),
+                                        has_table(db_, "orchestrix_head")
+                                            ? "SELECT max(coalesce((SELECT max(position) FROM events), 0), "
+                                              "coalesce((SELECT position FROM orchestrix_head WHERE id = 1), 0))"
+                                            : "SELECT coalesce(max(position), 0) FROM events");
             s.step();
             return static_cast<position_t>(s.int64(0));
+        });
+    }
+
+    /// The events removed by the store's lifecycle operations in total (0 for a layout without them).
+    [[nodiscard]] std::uint64_t removed_count() {
+        std::uint64_t removed = 0;
+        (void)visit_stream_records([&](const inspection::StreamRecord& record) { removed += record.removed; });
+        return removed;
+    }
+
+    /// Hands every lifecycle record (`orchestrix_streams`, layout 3: the streams a deletion, truncation or
+    /// retention touched) to `visitor` (`const inspection::StreamRecord&`) in stream id order; returns the
+    /// number visited. What `inspection::verify` reads to tell removed events from lost rows.
+    template <class Visitor>
+    std::uint64_t visit_stream_records(Visitor&& visitor) {
+        return guarded(path_, [&] {
+            if (!has_table(db_, "orchestrix_streams")) return std::uint64_t{0};
+            detail::sqlite::Statement s(db_.handle(), "SELECT stream_id, version, first_version, removed FROM "
+                                                      "orchestrix_streams ORDER BY stream_id");
+            std::uint64_t count = 0;
+            while (s.step()) {
+                inspection::StreamRecord record;
+                record.stream_id = std::string(s.text(0));
+                record.version = static_cast<stream_version_t>(std::max<std::int64_t>(s.int64(1), 0));
+                record.first_version = static_cast<stream_version_t>(std::max<std::int64_t>(s.int64(2), 0));
+                record.removed = static_cast<std::uint64_t>(std::max<std::int64_t>(s.int64(3), 0));
+                visitor(static_cast<const inspection::StreamRecord&>(record));
+                ++count;
+            }
+            return count;
         });
     }
 
@@ -326,10 +361,10 @@ private:
             throw InspectionError(InspectionError::Kind::foreign_schema, path_,
                                   "'" + path_ + "' holds no orchestrix store: it has no events table");
         }
-        if (layout != "1" && layout != std::to_string(detail::sqlite::schema_version)) {
+        if (layout != "1" && layout != "2" && layout != std::to_string(detail::sqlite::schema_version)) {
             throw InspectionError(InspectionError::Kind::foreign_schema, path_,
                                   "'" + path_ + "' has PRAGMA user_version " + layout +
-                                      "; this program knows the orchestrix layouts 1 and " +
+                                      "; this program knows the orchestrix layouts 1, 2 and " +
                                       std::to_string(detail::sqlite::schema_version));
         }
         std::vector<std::string> present;

@@ -58,8 +58,13 @@ elseif(MODE STREQUAL "fetchcontent")
 elseif(MODE STREQUAL "find_package")
   # Built from source to be installed, with CTest's own switch only: -DBUILD_TESTING=OFF must leave out the
   # tests and the examples (nothing but what is installed).
+  # The inspector program is installed by the full profile only (the others need nothing it adds).
+  set(cli_switch "")
+  if(NOT PROFILE STREQUAL "full")
+    set(cli_switch -DORCHESTRIX_BUILD_CLI=OFF)
+  endif()
   run("${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${work}/orchestrix-build" -G "${GENERATOR}"
-      "-DCMAKE_CXX_COMPILER=${CXX}" -DBUILD_TESTING=OFF "-DCMAKE_INSTALL_PREFIX=${work}/prefix")
+      "-DCMAKE_CXX_COMPILER=${CXX}" -DBUILD_TESTING=OFF "-DCMAKE_INSTALL_PREFIX=${work}/prefix" ${cli_switch})
   foreach(unwanted tests examples)
     if(EXISTS "${work}/orchestrix-build/${unwanted}")
       message(FATAL_ERROR "configured with -DBUILD_TESTING=OFF, orchestrix still generated its ${unwanted}")

@@ -1,3 +1,5 @@
+#include <orchestrix/compression.hpp>
+#include <orchestrix/crypto.hpp>
 #include <orchestrix/orchestrix.hpp>
 #include <orchestrix/postgres.hpp>
 #include <orchestrix/sqlite.hpp>
@@ -15,6 +17,13 @@ struct Pinged {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pinged, n)
 
+struct Signed {
+    static constexpr std::string_view type_name = "consumer.signed";
+    orchestrix::Personal<std::string> name;
+    bool operator==(const Signed&) const = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Signed, name)
+
 int main() {
     using Events = std::variant<Pinged>;
     orchestrix::SqliteEventStore<Events> store(":memory:");
@@ -23,9 +32,22 @@ int main() {
                        orchestrix::ExpectedVersion::no_stream());
     int total = 0;
     for (const auto& e : store.read_stream("p")) total += std::get<Pinged>(e.event).n;
+    // Personal data through libsodium, then compressed with zstd (threshold 0: every payload), then forgotten.
+    using Personal = std::variant<Signed>;
+    using Shredding = orchestrix::ShreddingCodec<Personal, orchestrix::InMemoryKeyStore>;
+    using Codec = orchestrix::CompressingCodec<Personal, Shredding>;
+    orchestrix::InMemoryKeyStore keys;
+    orchestrix::SqliteEventStore<Personal, Codec> signatures(":memory:", {},
+                                                             Codec(Shredding(keys), orchestrix::CompressionOptions{0}));
+    (void)signatures.append("s", {orchestrix::EventEnvelope<Personal>{Signed{{"subject-1", "Ada"}}}},
+                            orchestrix::ExpectedVersion::no_stream());
+    const bool clear = std::get<Signed>(signatures.read_stream("s").front().event).name.value() == "Ada";
+    signatures.codec().inner().forget("subject-1");
+    const bool erased = std::get<Signed>(signatures.read_stream("s").front().event).name.is_erased();
+    if (!clear || !erased) return 2;
     // The PostgreSQL store is only compiled and linked here: this program starts no server.
     [[maybe_unused]] auto* make = +[](const char* url) { return orchestrix::PostgresEventStore<Events>(url); };
     std::cout << "orchestrix " << ORCHESTRIX_VERSION_MAJOR << "." << ORCHESTRIX_VERSION_MINOR
-              << " consumer (json, sqlite, postgres): total " << total << "\n";
+              << " consumer (json, sqlite, postgres, crypto, compression): total " << total << "\n";
     return total == 5 ? 0 : 1;
 }
