@@ -93,7 +93,9 @@ PY
                  tests/async/bus.cpp tests/sqlite/event_store.cpp \
                  tests/postgres/event_store.cpp tests/testing/aggregate_fixture.cpp \
                  tests/projection/projection.cpp tests/sqlite/checkpoint_store.cpp \
-                 tests/json/cloudevents.cpp tests/prometheus/end_to_end.cpp; do
+                 tests/json/cloudevents.cpp tests/prometheus/end_to_end.cpp tests/memory/personal.cpp \
+                 tests/sqlite/lifecycle.cpp tests/postgres/lifecycle.cpp tests/crypto/codec.cpp \
+                 tests/compression/codec.cpp; do
             [ -f "$f" ] && units+=$'\n'"$f"
         done
     fi

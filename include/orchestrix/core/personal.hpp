@@ -51,8 +51,7 @@ public:
 
     /// The field as read after `subject` was forgotten.
     [[nodiscard]] static Personal erased(std::string subject) {
-        Personal p;
-        p.subject_ = std::move(subject);
+        Personal p(std::move(subject), T{});
         p.value_.reset();
         return p;
     }

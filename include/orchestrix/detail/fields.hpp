@@ -45,9 +45,7 @@ constexpr bool brace_initializable_with(std::index_sequence<I...>) noexcept {
 // The number of initializers `T{...}` takes: its fields, for an aggregate without base classes and C arrays.
 template <class T, std::size_t N = 0>
 constexpr std::size_t count_fields() noexcept {
-    if constexpr (N > max_walked_fields) {
-        return N;
-    } else if constexpr (brace_initializable_with<T>(std::make_index_sequence<N + 1>{})) {
+    if constexpr (N <= max_walked_fields && brace_initializable_with<T>(std::make_index_sequence<N + 1>{})) {
         return count_fields<T, N + 1>();
     } else {
         return N;

@@ -349,8 +349,8 @@ public:
             report_.head = head;
         }
         if (missing_ == removed_) {
-            for (auto at = gaps_.rbegin(); at != gaps_.rend(); ++at) {
-                report_.findings.erase(report_.findings.begin() + static_cast<std::ptrdiff_t>(*at));
+            for (std::size_t i = gaps_.size(); i-- > 0;) { // the last first: earlier indexes stay valid
+                report_.findings.erase(report_.findings.begin() + static_cast<std::ptrdiff_t>(gaps_[i]));
             }
         } else if (recorded_) {
             report_.findings.push_back(

@@ -362,7 +362,9 @@ template <class T>
 [[nodiscard]] nlohmann::json to_checked_json(const T& value, std::string_view type_name) {
     nlohmann::json j;
     try {
-        j = value;
+        // Into `j`, not through a temporary: if a nested to_json throws (a Personal<T> outside its codec), the
+        // object built so far belongs to `j` and is freed; a json under construction would leak it.
+        nlohmann::adl_serializer<T, void>::to_json(j, value);
     } catch (const std::exception& e) {
         throw EncodeError(std::string(type_name), {}, std::string("to_json threw: ") + e.what());
     }
