@@ -4,9 +4,9 @@
 #   ./build.sh example    build and run the main example, the bank-account application of
 #                         examples/08-bank; its events stay in build/orchestrix-bank.db, so each run
 #                         continues from the last (extra arguments go to it: ./build.sh example balance demo)
-#   ./build.sh test       build and run every test, with g++ and with clang++ (warnings are errors)
-#   ./build.sh sanitize   build and run the tests under ASan+UBSan, then the multi-threaded ones under TSan
-#                         (clang++)
+#   ./build.sh test       build and run every test with g++, then with clang++ under ASan+UBSan, then the
+#                         multi-threaded ones with clang++ under TSan (warnings are errors)
+#   ./build.sh sanitize   only the two clang++ runs of test: ASan+UBSan, then TSan
 #   ./build.sh deps       only install the Debian packages the project needs
 #
 # On Debian or Ubuntu, the missing packages a command needs are installed with apt-get (as root, or through
@@ -17,10 +17,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-# Debian packages: toolchain, libraries, and the PostgreSQL server the durable-store tests start themselves.
+# Debian packages: toolchain, libraries, and the PostgreSQL and NATS servers the durable-store tests start
+# themselves.
 packages=(cmake ninja-build g++ clang catch2 nlohmann-json3-dev libfmt-dev libbenchmark-dev libsqlite3-dev
           libpq-dev postgresql gnuplot-nox python3 libclang-rt-14-dev clang-tidy clang-format gcovr
-          libcpp-httplib-dev pkgconf libcli11-dev libsodium-dev libzstd-dev)
+          libcpp-httplib-dev pkgconf libcli11-dev libsodium-dev libzstd-dev libnats-dev nats-server)
 
 # What each command cannot do without. test, sanitize and deps (what CI runs) need every package above; the
 # example needs the toolchain, SQLite, nlohmann_json and fmt.
@@ -95,20 +96,15 @@ example)
     echo "== example-08-bank"
     ./build/dev/examples/example-08-bank --db build/orchestrix-bank.db "${@:2}"
     ;;
-test)
-    install_deps test
-    for preset in gcc clang; do
+test | sanitize)
+    install_deps "$1"
+    # clang++ builds the tests once, under the sanitizers (the plain clang preset stays for development:
+    # cmake --preset clang); g++ builds everything else too: examples, header checks, packaging.
+    presets=(asan tsan)
+    [ "$1" = test ] && presets=(gcc asan tsan)
+    for preset in "${presets[@]}"; do
         echo "== $preset: configure, build, test"
         cmake --preset "$preset"
-        cmake --build --preset "$preset" -j "$jobs"
-        ctest --preset "$preset"
-    done
-    ;;
-sanitize)
-    install_deps sanitize
-    for preset in asan tsan; do
-        echo "== $preset: configure, build, test"
-        cmake --preset "$preset" -DORCHESTRIX_BUILD_EXAMPLES=OFF
         cmake --build --preset "$preset" -j "$jobs"
         ctest --preset "$preset"
     done

@@ -47,4 +47,5 @@ install(FILES
   "${PROJECT_BINARY_DIR}/orchestrixConfig.cmake"
   "${PROJECT_BINARY_DIR}/orchestrixConfigVersion.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/Findsodium.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/Findcnats.cmake"
   DESTINATION "${ORCHESTRIX_INSTALL_CMAKEDIR}")

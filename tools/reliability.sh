@@ -95,7 +95,7 @@ PY
                  tests/projection/projection.cpp tests/sqlite/checkpoint_store.cpp \
                  tests/json/cloudevents.cpp tests/prometheus/end_to_end.cpp tests/memory/personal.cpp \
                  tests/sqlite/lifecycle.cpp tests/postgres/lifecycle.cpp tests/crypto/codec.cpp \
-                 tests/compression/codec.cpp; do
+                 tests/compression/codec.cpp tests/jetstream/event_store.cpp; do
             [ -f "$f" ] && units+=$'\n'"$f"
         done
     fi

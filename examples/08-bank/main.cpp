@@ -1,6 +1,7 @@
 // 08-bank: a bank-account command line whose events survive the program. They go to an SQLite file
 // (./orchestrix-bank.db, or --db PATH), so a second run continues where the first stopped; with
-// --postgres URL they go to a PostgreSQL database shared by every process that uses it.
+// --postgres URL they go to a PostgreSQL database shared by every process that uses it, and with --jetstream
+// URL to a NATS JetStream stream (a single server, or a cluster's URLs, comma-separated).
 //
 //   example-08-bank                         a short demo (run it twice: the balance carries over)
 //   example-08-bank open acc-1 Ada          open an account
@@ -8,13 +9,17 @@
 //   example-08-bank withdraw acc-1 30       withdraw (refused beyond the balance)
 //   example-08-bank balance acc-1           print the balance
 //   example-08-bank history acc-1           print the stored events
-//   options (before the command): --db PATH | --postgres URL | --reset (start from an empty SQLite file)
+//   options (before the command): --db PATH | --postgres URL | --jetstream URL [--jetstream-stream NAME]
+//                                  | --reset (start from an empty SQLite file)
 
 #include <orchestrix/json.hpp>
 #include <orchestrix/orchestrix.hpp>
 #include <orchestrix/sqlite/event_store.hpp>
 #ifdef ORCHESTRIX_BANK_WITH_POSTGRES
 #include <orchestrix/postgres/event_store.hpp>
+#endif
+#ifdef ORCHESTRIX_BANK_WITH_JETSTREAM
+#include <orchestrix/jetstream/event_store.hpp>
 #endif
 
 #include <charconv>
@@ -209,6 +214,8 @@ int run(Store& store, const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
     std::string db = "orchestrix-bank.db";
     std::string postgres;
+    std::string jetstream;
+    std::string jetstream_stream = "bank";
     bool reset = false;
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) {
@@ -217,6 +224,10 @@ int main(int argc, char** argv) {
             db = argv[++i];
         } else if (arg == "--postgres" && i + 1 < argc) {
             postgres = argv[++i];
+        } else if (arg == "--jetstream" && i + 1 < argc) {
+            jetstream = argv[++i];
+        } else if (arg == "--jetstream-stream" && i + 1 < argc) {
+            jetstream_stream = argv[++i];
         } else if (arg == "--reset") {
             reset = true;
         } else {
@@ -231,6 +242,20 @@ int main(int argc, char** argv) {
             return bank::run(store, args);
 #else
             std::cerr << "this build has no PostgreSQL support (libpq was not found)\n";
+            return 2;
+#endif
+        }
+        if (!jetstream.empty()) {
+#ifdef ORCHESTRIX_BANK_WITH_JETSTREAM
+            orchestrix::JetStreamOptions options;
+            options.url = jetstream;
+            options.stream = jetstream_stream;
+            options.subject_prefix = jetstream_stream;
+            orchestrix::JetStreamEventStore<bank::BankEvent> store(options);
+            std::cout << "events in the JetStream stream '" << jetstream_stream << "'\n";
+            return bank::run(store, args);
+#else
+            std::cerr << "this build has no JetStream support (libnats was not found)\n";
             return 2;
 #endif
         }

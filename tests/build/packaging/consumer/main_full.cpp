@@ -1,10 +1,12 @@
 #include <orchestrix/compression.hpp>
 #include <orchestrix/crypto.hpp>
+#include <orchestrix/jetstream.hpp>
 #include <orchestrix/orchestrix.hpp>
 #include <orchestrix/postgres.hpp>
 #include <orchestrix/sqlite.hpp>
 
 #include <iostream>
+#include <memory>
 #include <string_view>
 #include <variant>
 
@@ -47,7 +49,12 @@ int main() {
     if (!clear || !erased) return 2;
     // The PostgreSQL store is only compiled and linked here: this program starts no server.
     [[maybe_unused]] auto* make = +[](const char* url) { return orchestrix::PostgresEventStore<Events>(url); };
+    // Nor the JetStream store a server: its subject encoding runs, the store is compiled and linked.
+    [[maybe_unused]] auto* make_jetstream = +[](const orchestrix::JetStreamOptions& options) {
+        return std::make_unique<orchestrix::JetStreamEventStore<Events>>(options);
+    };
+    if (orchestrix::jetstream::encode_subject_token("a.b") != "a=2Eb") return 3;
     std::cout << "orchestrix " << ORCHESTRIX_VERSION_MAJOR << "." << ORCHESTRIX_VERSION_MINOR
-              << " consumer (json, sqlite, postgres, crypto, compression): total " << total << "\n";
+              << " consumer (json, sqlite, postgres, crypto, compression, jetstream): total " << total << "\n";
     return total == 5 ? 0 : 1;
 }
