@@ -286,8 +286,8 @@ struct DeadLetterObservation {
 /// The kind of a span, as OpenTelemetry names them.
 enum class SpanKind : std::uint8_t { internal, server, client, producer, consumer };
 
-/// A span attribute: a key (OpenTelemetry semantic conventions where one fits, `orchestrix.*` otherwise)
-/// and a string or an integer value.
+/// A span attribute: a key (OpenTelemetry semantic conventions where one fits, otherwise a name in the
+/// `orchestrix.` namespace) and a string or an integer value.
 struct SpanAttribute {
     std::string_view key{};
     std::string_view text{};

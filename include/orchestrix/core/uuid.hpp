@@ -269,6 +269,8 @@ private:
 
 } // namespace orchestrix
 
+// Specializations of other libraries' templates are left out of the API reference (docs/Doxyfile.in).
+/// @cond
 template <>
 struct std::hash<orchestrix::Uuid> {
     std::size_t operator()(const orchestrix::Uuid& id) const noexcept {
@@ -280,3 +282,4 @@ struct std::hash<orchestrix::Uuid> {
         return static_cast<std::size_t>(h);
     }
 };
+/// @endcond

@@ -405,9 +405,9 @@ template <raw_append_codec Codec>
 ///   from_position, std::uint64_t max_count, Visitor& visitor) const`, which may be private (this class is
 ///   a friend): each reads at most `max_count` rows (never called with 0, nor `visit_stream_rows` with a
 ///   malformed stream id), hands each to `visit_row`, and returns the number visited;
-/// - for a store of tagged events (`tagged_event_variant<Events>`), `durable::QueryRowsRead
-///   visit_query_rows(const Query& query, position_t after, std::uint64_t max_count, Visitor& visitor)
-///   const`, which may be private: hands the first `max_count` events after `after` that match `query` to
+/// - for a store of tagged events (`tagged_event_variant<Events>`), a `durable::QueryRowsRead` returned by
+///   `visit_query_rows(const Query& query, position_t after, std::uint64_t max_count, Visitor& visitor) const`,
+///   which may be private: hands the first `max_count` events after `after` that match `query` to
 ///   `visit_row` in position order (never called with 0, nor with a query naming a type `Events` lacks),
 ///   and reports the store's head position in the same snapshot;
 /// - for `append_raw` (only if it is called), `AppendResult write_batch(std::string_view stream,

@@ -41,6 +41,7 @@ struct string_formatter : fmt::formatter<std::string_view> {
 
 } // namespace orchestrix::detail
 
+/// @cond
 template <>
 struct fmt::formatter<orchestrix::Uuid> : orchestrix::detail::string_formatter {
     template <class Context>
@@ -83,3 +84,4 @@ struct fmt::formatter<E> : orchestrix::detail::string_formatter {
         return write(std::string_view(error.what()), ctx);
     }
 };
+/// @endcond

@@ -42,12 +42,13 @@ struct JetStreamOptions {
     std::string url = "nats://127.0.0.1:4222";
     /// The JetStream stream that holds the events (one store, one stream).
     std::string stream = "orchestrix";
-    /// The stream's subjects are `<subject_prefix>.<token>`, the token the stream id's
-    /// (`jetstream::encode_subject_token`); tokens of ASCII letters, digits, '-' and '_' separated by '.'.
+    /// The stream's subjects are the prefix, a dot and the token of the stream id
+    /// (`jetstream::encode_subject_token`); the prefix is tokens of ASCII letters, digits, `-` and `_`
+    /// separated by dots.
     std::string subject_prefix = "orchestrix";
-    /// Create the JetStream stream if it is missing (file storage, `replicas` copies, subjects
-    /// `<subject_prefix>.>`, de-duplication window `duplicate_window`). An existing stream is used as it is,
-    /// if its subjects include `<subject_prefix>.>`.
+    /// Create the JetStream stream if it is missing (file storage, `replicas` copies, every subject under
+    /// the prefix, de-duplication window `duplicate_window`). An existing stream is used as it is, if its
+    /// subjects include every subject under the prefix.
     bool create_stream = true;
     /// Copies of the stream when the store creates it: 1 on a single server, 3 (or 5) in a cluster.
     int replicas = 1;

@@ -76,6 +76,7 @@ private:
 
 } // namespace orchestrix
 
+/// @cond
 /// `Personal<T>` converts only inside a codec that seals personal data (`ShreddingCodec`): anywhere else,
 /// writing one throws `EncodeError` and reading one throws `DecodeError`, so personal data is never
 /// written as plaintext by accident. A value with an empty subject is refused (`EncodeError`).
@@ -117,3 +118,4 @@ struct nlohmann::adl_serializer<orchestrix::Personal<T>> {
         personal = orchestrix::Personal<T>(std::move(opened.subject), opened.value->template get<T>());
     }
 };
+/// @endcond

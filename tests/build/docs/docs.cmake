@@ -4,3 +4,10 @@ add_test(NAME "docs: the README program compiles and prints what it says"
   COMMAND "${CMAKE_COMMAND}" -DSOURCE_DIR=${PROJECT_SOURCE_DIR} -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/docs
           -DCXX=${CMAKE_CXX_COMPILER} -P "${CMAKE_CURRENT_LIST_DIR}/readme_program.cmake")
 set_tests_properties("docs: the README program compiles and prints what it says" PROPERTIES LABELS "docs" TIMEOUT 300)
+
+# The API reference builds from the headers' `///` comments without a single Doxygen warning (a malformed
+# comment, a broken link). It needs Doxygen (Debian/Ubuntu: doxygen); without it the test fails, naming it.
+add_test(NAME "docs: the API reference builds without a warning"
+  COMMAND "${CMAKE_COMMAND}" -DDOXYGEN=${DOXYGEN_EXECUTABLE} -DDOXYFILE=${PROJECT_BINARY_DIR}/docs/Doxyfile
+          -DOUTPUT=${ORCHESTRIX_API_DOCS_DIR} -P "${CMAKE_CURRENT_LIST_DIR}/api_reference.cmake")
+set_tests_properties("docs: the API reference builds without a warning" PROPERTIES LABELS "docs" TIMEOUT 600)
