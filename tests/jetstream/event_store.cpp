@@ -268,7 +268,7 @@ TEST_CASE("jetstream: options and a missing stream are refused with what was wro
     CHECK_THROWS_AS(Store(overlapping), orchestrix::JetStreamError);
     // No server: a JetStreamError, not a hang.
     orchestrix::JetStreamOptions nowhere;
-    nowhere.url = "nats://127.0.0.1:" + std::to_string(test_support::nats_detail::free_port());
+    nowhere.url = "nats://127.0.0.1:" + std::to_string(test_support::free_port());
     nowhere.retry_for = std::chrono::milliseconds(200);
     CHECK_THROWS_AS(Store(nowhere), orchestrix::JetStreamError);
 }

@@ -10,6 +10,8 @@
 // starts them and writes their URLs to $ORCHESTRIX_TEST_NATS_STATE/url and .../cluster_urls; without those
 // files a test process starts its own.
 
+#include "support/free_port.hpp"
+
 #include <nats/nats.h>
 
 #include <nlohmann/json.hpp>
@@ -69,23 +71,7 @@ inline std::filesystem::path nats_server_binary() {
 
 namespace nats_detail {
 
-/// A TCP port on 127.0.0.1 that nothing listens on now.
-inline int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) throw std::runtime_error("socket() failed");
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof address;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-        ::close(fd);
-        throw std::runtime_error("could not find a free port");
-    }
-    ::close(fd);
-    return ntohs(address.sin_port);
-}
+using test_support::free_port;
 
 inline bool port_accepts(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

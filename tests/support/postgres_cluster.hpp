@@ -10,6 +10,8 @@
 // starts it and writes its URL to $ORCHESTRIX_TEST_POSTGRES_STATE/url; without that file a test process
 // starts a cluster of its own.
 
+#include "support/free_port.hpp"
+
 #include <libpq-fe.h>
 
 #include <arpa/inet.h>
@@ -52,23 +54,6 @@ inline std::filesystem::path postgres_bin_dir() {
             "ORCHESTRIX_SKIP_POSTGRES=1 to skip these tests");
     }
     return best;
-}
-
-inline int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) throw std::runtime_error("socket() failed");
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    socklen_t length = sizeof address;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-        ::close(fd);
-        throw std::runtime_error("could not find a free port");
-    }
-    ::close(fd);
-    return ntohs(address.sin_port);
 }
 
 /// Runs a libpq statement without results on `url`; throws with the server's message.
