@@ -5,6 +5,7 @@
 //                                            their directories)
 //   orchestrix_nats_server stop STATE_DIR    runs that command and removes the files
 
+#include "support/fixture_state.hpp"
 #include "support/nats_server.hpp"
 
 #include <cstdlib>
@@ -39,17 +40,7 @@ int main(int argc, char** argv) {
             cluster.release();
             return 0;
         }
-        if (action == "stop") {
-            std::ifstream in(state / "stop");
-            std::stringstream command;
-            command << in.rdbuf();
-            std::filesystem::remove(state / "url");
-            std::filesystem::remove(state / "cluster_urls");
-            std::filesystem::remove(state / "stop");
-            if (command.str().empty()) return 0;
-            const std::string run = command.str() + " > /dev/null 2>&1";
-            return std::system(run.c_str()) == 0 ? 0 : 1;
-        }
+        if (action == "stop") return test_support::run_stop_command(state, {"url", "cluster_urls"});
     } catch (const std::exception& e) {
         std::cerr << e.what() << "\n";
         return 1;

@@ -3,6 +3,7 @@
 //   orchestrix_postgres_cluster stop STATE_DIR    stops it and removes its files
 // With ORCHESTRIX_SKIP_POSTGRES=1 both do nothing.
 
+#include "support/fixture_state.hpp"
 #include "support/postgres_cluster.hpp"
 
 #include <cstdlib>
@@ -34,16 +35,7 @@ int main(int argc, char** argv) {
             cluster.release();
             return 0;
         }
-        if (action == "stop") {
-            std::ifstream in(state / "stop");
-            std::stringstream command;
-            command << in.rdbuf();
-            std::filesystem::remove(state / "url");
-            std::filesystem::remove(state / "stop");
-            if (command.str().empty()) return 0;
-            const std::string run = command.str() + " > /dev/null 2>&1";
-            return std::system(run.c_str()) == 0 ? 0 : 1;
-        }
+        if (action == "stop") return test_support::run_stop_command(state, {"url"});
     } catch (const std::exception& e) {
         std::cerr << e.what() << "\n";
         return 1;
