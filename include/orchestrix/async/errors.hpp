@@ -3,6 +3,7 @@
 #include <orchestrix/core/errors.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,36 @@ private:
 class TimerCancelledError : public Error {
 public:
     TimerCancelledError() : Error("the timer was shut down before the sleep ended") {}
+};
+
+/// An asynchronous store operation was cancelled (a `std::stop_token` passed to it, or an Asio cancellation
+/// slot, was triggered). `outcome()` says what happened to it:
+///
+/// - `Outcome::not_committed`: it did not take effect (it was not sent yet, or the server cancelled it);
+/// - `Outcome::unknown`: it was sent and the connection broke before an answer, so it may have committed.
+///   An append can be retried with the same event ids: a retry of a committed append is an idempotent success.
+///
+/// An operation that had committed before the cancellation arrived is not an error: it completes with its result.
+class OperationCancelledError : public StoreError {
+public:
+    enum class Outcome : std::uint8_t { not_committed, unknown };
+
+    OperationCancelledError(std::string_view operation, Outcome outcome)
+        : StoreError("the " + std::string(operation) + " was cancelled " +
+                     (outcome == Outcome::not_committed ? std::string("and did not take effect")
+                                                        : std::string("after it was sent; whether it took effect is "
+                                                                      "unknown (an append may be retried with the "
+                                                                      "same event ids)"))),
+          operation_(operation), outcome_(outcome) {}
+
+    [[nodiscard]] const std::string& operation() const noexcept { return operation_; }
+    [[nodiscard]] Outcome outcome() const noexcept { return outcome_; }
+    /// Whether the operation certainly did not take effect.
+    [[nodiscard]] bool not_committed() const noexcept { return outcome_ == Outcome::not_committed; }
+
+private:
+    std::string operation_;
+    Outcome outcome_;
 };
 
 } // namespace orchestrix

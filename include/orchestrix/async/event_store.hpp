@@ -8,6 +8,7 @@
 #include <orchestrix/core/observer.hpp>
 #include <orchestrix/memory/event_store.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -18,6 +19,33 @@
 #include <vector>
 
 namespace orchestrix {
+
+/// An event store with an asynchronous face: every operation returns at once with a `Completion` that holds its
+/// result or its error. `AsyncInMemoryEventStore`, `AsyncSqliteEventStore` and `AsyncPostgresEventStore` model it.
+///
+/// - `append_async(stream, events, expected)` -> `Completion<AppendResult>`;
+/// - `read_stream_async(stream, from_version, max_count)` and `read_all_async(from_position, max_count)` ->
+///   `Completion<std::vector<RecordedEvent<Events>>>`;
+/// - `stream_version_async(stream)` -> `Completion<stream_version_t>`;
+/// - `shutdown()` lets every accepted operation finish; an operation issued afterwards completes with `StoreError`.
+///
+/// Semantics and errors are those of `event_store`, delivered through the completion. The arguments are taken by
+/// value, so the caller's buffers may go as soon as the call returns. With Asio, `orchestrix/asio/` adapts any
+/// model to completion tokens.
+template <class S>
+concept async_event_store = requires(S& store, std::string stream, std::vector<typename S::envelope_type> events,
+                                     ExpectedVersion expected, std::uint64_t number) {
+    requires event_variant<typename S::event_type>;
+    requires std::same_as<typename S::envelope_type, EventEnvelope<typename S::event_type>>;
+    requires std::same_as<typename S::recorded_type, RecordedEvent<typename S::event_type>>;
+    { store.append_async(stream, std::move(events), expected) } -> std::same_as<Completion<AppendResult>>;
+    {
+        store.read_stream_async(stream, number, number)
+        } -> std::same_as<Completion<std::vector<typename S::recorded_type>>>;
+    { store.read_all_async(number, number) } -> std::same_as<Completion<std::vector<typename S::recorded_type>>>;
+    { store.stream_version_async(stream) } -> std::same_as<Completion<stream_version_t>>;
+    store.shutdown();
+};
 
 /// How an `AsyncInMemoryEventStore` runs.
 struct AsyncStoreOptions {
