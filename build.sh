@@ -22,7 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 packages=(cmake ninja-build g++ clang catch2 nlohmann-json3-dev libfmt-dev libbenchmark-dev libsqlite3-dev
           libpq-dev postgresql gnuplot-nox python3 libclang-rt-14-dev clang-tidy clang-format gcovr
           libcpp-httplib-dev pkgconf libcli11-dev libsodium-dev libzstd-dev libnats-dev nats-server
-          doxygen)
+          doxygen libasio-dev)
 
 # What each command cannot do without. test, sanitize and deps (what CI runs) need every package above; the
 # example needs the toolchain, SQLite, nlohmann_json and fmt.

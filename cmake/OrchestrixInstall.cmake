@@ -48,4 +48,5 @@ install(FILES
   "${PROJECT_BINARY_DIR}/orchestrixConfigVersion.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/Findsodium.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/Findcnats.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/Findasio.cmake"
   DESTINATION "${ORCHESTRIX_INSTALL_CMAKEDIR}")

@@ -27,6 +27,7 @@ set(ORCHESTRIX_PACKAGE_HEADER_fmt "fmt/")
 set(ORCHESTRIX_PACKAGE_HEADER_SQLite3 "sqlite3.h")
 set(ORCHESTRIX_PACKAGE_HEADER_PostgreSQL "libpq-fe.h")
 set(ORCHESTRIX_PACKAGE_HEADER_opentelemetry-cpp "opentelemetry/")
+set(ORCHESTRIX_PACKAGE_HEADER_asio "asio")
 
 # Headers of a module that its umbrella leaves out on purpose (opt-in: <regex> costs a second of compile time).
 set(ORCHESTRIX_UMBRELLA_OPT_IN orchestrix/validation/pattern.hpp)
@@ -101,7 +102,7 @@ function(orchestrix_check_layering include_dir out)
           list(APPEND problems "${header} includes <${included}>, which does not exist")
         endif()
       else()
-        foreach(package nlohmann_json fmt SQLite3 PostgreSQL opentelemetry-cpp)
+        foreach(package nlohmann_json fmt SQLite3 PostgreSQL opentelemetry-cpp asio)
           string(FIND "${included}" "${ORCHESTRIX_PACKAGE_HEADER_${package}}" at)
           if(at EQUAL 0 AND NOT package IN_LIST allowed_packages)
             list(APPEND problems "${header} (module ${module}) includes <${included}> of package ${package}, "

@@ -6,7 +6,7 @@
 #
 #   module       may use (its own folder, detail/ and these modules, with what they may use)   packages
 set(ORCHESTRIX_MODULES core validation memory async projection json format testing durable sqlite postgres
-    prometheus opentelemetry crypto compression jetstream)
+    prometheus opentelemetry crypto compression jetstream asio)
 
 set(ORCHESTRIX_MODULE_core_DEPENDS "")
 set(ORCHESTRIX_MODULE_validation_DEPENDS core)
@@ -24,6 +24,7 @@ set(ORCHESTRIX_MODULE_opentelemetry_DEPENDS core)
 set(ORCHESTRIX_MODULE_crypto_DEPENDS core json)
 set(ORCHESTRIX_MODULE_compression_DEPENDS core json)
 set(ORCHESTRIX_MODULE_jetstream_DEPENDS durable projection)
+set(ORCHESTRIX_MODULE_asio_DEPENDS core async)
 
 # Modules that ORCHESTRIX_REQUIRED_MODULES=all leaves out: their package is in no Debian or Ubuntu release (it is
 # built from source), so `all` would fail on every machine that has not built it. Name them to require them.
@@ -40,6 +41,7 @@ set(ORCHESTRIX_MODULE_opentelemetry_PACKAGES opentelemetry-cpp)
 set(ORCHESTRIX_MODULE_crypto_PACKAGES sodium)
 set(ORCHESTRIX_MODULE_compression_PACKAGES zstd)
 set(ORCHESTRIX_MODULE_jetstream_PACKAGES cnats)
+set(ORCHESTRIX_MODULE_asio_PACKAGES asio)
 
 set(ORCHESTRIX_PACKAGE_Threads_TARGET Threads::Threads)
 set(ORCHESTRIX_PACKAGE_nlohmann_json_TARGET nlohmann_json::nlohmann_json)
@@ -58,6 +60,9 @@ set(ORCHESTRIX_PACKAGE_zstd_TARGET zstd::libzstd_shared)
 set(ORCHESTRIX_PACKAGE_zstd_PROVIDER "Debian/Ubuntu: libzstd-dev; vcpkg: zstd")
 set(ORCHESTRIX_PACKAGE_cnats_TARGET cnats::nats)
 set(ORCHESTRIX_PACKAGE_cnats_PROVIDER "Debian/Ubuntu: libnats-dev; vcpkg: cnats")
+set(ORCHESTRIX_PACKAGE_asio_TARGET asio::asio)
+set(ORCHESTRIX_PACKAGE_asio_VERSION 1.22)
+set(ORCHESTRIX_PACKAGE_asio_PROVIDER "Debian/Ubuntu: libasio-dev; vcpkg: asio")
 set(ORCHESTRIX_PACKAGE_opentelemetry-cpp_TARGET opentelemetry-cpp::api)
 set(ORCHESTRIX_PACKAGE_opentelemetry-cpp_PROVIDER
     "not in Debian/Ubuntu: build it from source as docs/operations.md shows, or vcpkg: opentelemetry-cpp")

@@ -49,6 +49,7 @@
 #include <orchestrix/json/document.hpp>
 #include <orchestrix/json/errors.hpp>
 #include <orchestrix/json/field.hpp>
+#include <orchestrix/json/fields.hpp>
 #include <orchestrix/json/personal.hpp>
 #include <orchestrix/json/rfc3339.hpp>
 #include <orchestrix/json/saga.hpp>

@@ -19,6 +19,7 @@
 #include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/decision.hpp>
 #include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/event_fields.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/lifecycle.hpp>

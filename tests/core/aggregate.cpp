@@ -125,6 +125,7 @@ struct Checked {
         if (value < 0) throw std::invalid_argument("value must not be negative");
     }
 };
+struct PingTwice {};
 struct Pinged {
     static constexpr std::string_view type_name = "pinged";
     bool operator==(const Pinged&) const = default;
@@ -152,6 +153,29 @@ private:
     void apply(const Pinged&) { ++count_; }
     int count_ = 0;
 };
+
+// An aggregate whose handlers and apply are all private: the documented friend line lets the library call them.
+class Sealed : public orchestrix::AggregateRoot<Sealed, std::variant<Pinged>> {
+    friend orchestrix::access;
+
+public:
+    [[nodiscard]] int count() const { return count_; }
+
+private:
+    void handle(const Ping&) { raise(Pinged{}); }
+    void handle(const PingTwice&) {
+        raise(std::variant<Pinged>{Pinged{}}); // the Events variant itself
+        envelope_type envelope{Pinged{}};
+        raise(envelope); // an lvalue envelope
+    }
+    int handle(const Checked& c) {
+        raise(Pinged{});
+        if (c.value == 0) throw std::runtime_error("refused after raising");
+        return c.value + count_;
+    }
+    void apply(const Pinged&) { ++count_; }
+    int count_ = 0;
+};
 } // namespace
 
 TEST_CASE("aggregate: a command's validate() runs before its handler") {
@@ -163,6 +187,29 @@ TEST_CASE("aggregate: a command's validate() runs before its handler") {
     CHECK(pinger.pings == 1);
     CHECK(pinger.version() == 1);
     CHECK(pinger.execute(Checked{21}) == 42); // a handler's result is returned
+}
+
+TEST_CASE("aggregate: handle and apply may be private when the aggregate befriends orchestrix::access") {
+    Sealed sealed;
+    sealed.execute(Ping{});
+    CHECK(sealed.execute(Checked{10}) == 12); // the private handler ran after its own raise applied
+    CHECK(sealed.count() == 2);
+    CHECK_THROWS_AS(sealed.execute(Ping{false}), orchestrix::CommandRejectedError); // validate() still runs
+    CHECK_THROWS_AS(sealed.execute(Checked{0}), std::runtime_error);
+    CHECK(sealed.count() == 2); // a throwing private handler leaves the state as it was
+    CHECK(sealed.version() == 2);
+    CHECK(sealed.uncommitted_events().size() == 2);
+    const auto rebuilt = Sealed::from_history(std::vector<std::variant<Pinged>>{Pinged{}, Pinged{}, Pinged{}});
+    CHECK(rebuilt.count() == 3); // replay calls the private apply too
+}
+
+TEST_CASE("aggregate: raise takes an Events variant or an envelope as well as an event") {
+    Sealed sealed;
+    sealed.execute(PingTwice{});
+    CHECK(sealed.count() == 2);
+    CHECK(sealed.version() == 2);
+    REQUIRE(sealed.uncommitted_events().size() == 2);
+    CHECK(sealed.uncommitted_events()[0].metadata.event_id != sealed.uncommitted_events()[1].metadata.event_id);
 }
 
 TEST_CASE("aggregate: apply may be private when the aggregate befriends its base") {

@@ -81,7 +81,8 @@ public:
     T take() {
         std::unique_lock lock(mutex_);
         done_changed_.wait(lock, [this] { return done_; });
-        if (error_) std::rethrow_exception(error_);
+        // Handed over, not copied: the thread that set it must not be the one to drop the last reference.
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
         if constexpr (!std::is_void_v<T>) return std::move(*value_);
     }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -15,23 +16,55 @@
 
 namespace orchestrix {
 
-namespace detail {
+namespace diagnostic {
 
-// Instantiated only when an aggregate lacks `apply` for `Event`; the compiler's note names both types.
-template <class Aggregate, class Event>
-struct missing_apply_overload {
-    static_assert(always_false<Event>,
-                  "orchestrix::AggregateRoot: the aggregate has no `void apply(const Event&)` for one of its "
-                  "event types (named as 'Event' in the instantiation above). Add one to the aggregate, or "
-                  "remove the event from its std::variant.");
+/// What an aggregate lacks (see namespace diagnostic in core/message.hpp). The `..._or_if_private_...` ones
+/// are for an aggregate that has a member of that name, which may be one the library cannot call.
+template <class Aggregate>
+struct in_aggregate {
+    template <class Command>
+    struct write_handle_taking; // add `void handle(const Command&)` (any return type) to the aggregate
+    template <class Command>
+    struct write_handle_taking_or_if_private_add_friend_orchestrix_access; // friend orchestrix::access;
+    template <class Event>
+    struct write_void_apply_taking; // add `void apply(const Event&)` to the aggregate
+    template <class Event>
+    struct write_void_apply_taking_or_if_private_add_friend_orchestrix_access; // friend orchestrix::access;
+    template <class Event>
+    struct add_to_its_event_variant; // the aggregate raises an event its std::variant does not list
 };
 
-// Instantiated only when an aggregate lacks `handle` for `Command`.
-template <class Aggregate, class Command>
-struct missing_handle_overload {
-    static_assert(always_false<Command>,
-                  "orchestrix::AggregateRoot::execute: the aggregate has no `handle(const Command&)` for this "
-                  "command type (named as 'Command' in the instantiation above). Add one to the aggregate.");
+template <class...>
+inline constexpr bool aggregate_can_handle = false;
+template <class...>
+inline constexpr bool aggregate_can_apply = false;
+template <class...>
+inline constexpr bool aggregate_event_is_listed = false;
+
+} // namespace diagnostic
+
+namespace detail {
+
+// `Aggregate` declares a member named `handle` (resp. `apply`), whatever its access: a class that derives
+// from it and from a class with a public `handle` finds the name twice, so `&probe::handle` is ambiguous.
+// An aggregate declared `final` cannot be probed and counts as declaring both.
+struct handle_probe_base {
+    void handle() {}
+};
+struct apply_probe_base {
+    void apply() {}
+};
+template <class Aggregate>
+struct handle_probe : Aggregate, handle_probe_base {};
+template <class Aggregate>
+struct apply_probe : Aggregate, apply_probe_base {};
+template <class Aggregate>
+concept declares_handle = std::is_final_v<Aggregate> || !requires {
+    &handle_probe<Aggregate>::handle;
+};
+template <class Aggregate>
+concept declares_apply = std::is_final_v<Aggregate> || !requires {
+    &apply_probe<Aggregate>::apply;
 };
 
 /// Calls `command.validate()` if the command declares one. A `validate()` that returns `bool` refuses the
@@ -58,6 +91,32 @@ void validate_if_declared(const Command& c) {
 }
 } // namespace detail
 
+/// What an aggregate befriends to keep its `handle` and `apply` members private:
+///
+///     class User : public orchestrix::AggregateRoot<User, UserEvent> {
+///         friend orchestrix::access;
+///         void handle(const RenameUser& c) { raise(UserRenamed{c.name}); }
+///         void apply(const UserRenamed& e) { name = e.name; }
+///     public:
+///         std::string name;
+///     };
+///
+/// Only `AggregateRoot` calls through it. Befriending the base instead
+/// (`friend class orchestrix::AggregateRoot<User, UserEvent>;`) works as well.
+class access {
+    template <class, class>
+    friend class AggregateRoot;
+
+    template <class Aggregate, class Command>
+    static auto handle(Aggregate& aggregate, const Command& command) -> decltype(aggregate.handle(command)) {
+        return aggregate.handle(command);
+    }
+    template <class Aggregate, class Event>
+    static auto apply(Aggregate& aggregate, const Event& event) -> decltype(aggregate.apply(event)) {
+        return aggregate.apply(event);
+    }
+};
+
 /// Base class of event-sourced aggregates (CRTP).
 ///
 ///     class User : public orchestrix::AggregateRoot<User, UserEvent> {
@@ -72,20 +131,24 @@ void validate_if_declared(const Command& c) {
 /// - If a handler throws, state, version and uncommitted events are exactly as before the command:
 ///   `execute` works on the aggregate and restores a copy taken beforehand, so `Derived` must be copyable.
 /// - Every alternative of `Events` needs an `apply` overload; a missing one is a compile error naming it.
+/// - `handle` and `apply` may be private if the aggregate declares `friend orchestrix::access;`.
 template <class Derived, class Events>
 class AggregateRoot {
-    static_assert(variant_type<Events>,
-                  "AggregateRoot<Derived, Events>: Events must be a std::variant of event structs, e.g. "
-                  "AggregateRoot<User, std::variant<UserCreated, UserRenamed>>");
-    static_assert(!variant_type<Events> || detail::explain_event_variant<Events>::value);
-    static_assert(event_variant<Events>,
-                  "AggregateRoot<Derived, Events>: every alternative of Events must be an orchestrix::event: a "
-                  "copyable struct with `static constexpr std::string_view type_name = \"...\";` (names unique "
-                  "within the variant) and `bool operator==(const T&) const = default;`");
+    // An Events that is not an event_variant gets an error naming it, or the alternatives that are not events
+    // and what they lack (detail::explain_event_variant), and the class stays usable: no follow-on errors.
+    static_assert(detail::event_variant_explained<Events>);
+
+    // What the members below use: Events, or after the error above a stand-in that keeps the rest of the
+    // class free of follow-on errors.
+    struct invalid_event {
+        static constexpr std::string_view type_name = "orchestrix.invalid";
+        bool operator==(const invalid_event&) const = default;
+    };
+    using events_ = std::conditional_t<event_variant<Events>, Events, std::variant<invalid_event>>;
 
 public:
     using event_type = Events;
-    using envelope_type = EventEnvelope<Events>;
+    using envelope_type = EventEnvelope<events_>;
 
     /// The version the aggregate is at, counting uncommitted events (0 for a new aggregate).
     [[nodiscard]] stream_version_t version() const noexcept { return version_; }
@@ -109,20 +172,31 @@ public:
             return std::visit([this](const auto& alternative) -> decltype(auto) { return this->execute(alternative); },
                               cmd);
         } else {
-            if constexpr (!requires(Derived & d, const Command& c) { d.handle(c); }) {
-                (void)sizeof(detail::missing_handle_overload<Derived, Command>);
+            if constexpr (!handles<Command>) {
+                if constexpr (!detail::declares_handle<Derived>) {
+                    (void)sizeof(
+                        typename diagnostic::in_aggregate<Derived>::template write_handle_taking<const Command&>);
+                } else {
+                    (void)sizeof(
+                        typename diagnostic::in_aggregate<Derived>::
+                            template write_handle_taking_or_if_private_add_friend_orchestrix_access<const Command&>);
+                }
+                static_assert(diagnostic::aggregate_can_handle<Derived, Command>,
+                              "orchestrix::AggregateRoot::execute: the aggregate has no `handle(const Command&)` it "
+                              "can call for this command: add one, or if it has one that is private, make it public "
+                              "or add `friend orchestrix::access;` to the aggregate");
             } else {
                 detail::validate_if_declared(cmd);
-                return transactionally([&]() -> decltype(auto) { return derived().handle(cmd); });
+                return transactionally([&]() -> decltype(auto) { return call_handle(cmd); });
             }
         }
     }
 
     /// Applies one stored event (its version must be `version() + 1`): for rebuilding from a store.
-    void replay(const RecordedEvent<Events>& recorded) { replay(recorded.event, recorded.version); }
+    void replay(const RecordedEvent<events_>& recorded) { replay(recorded.event, recorded.version); }
 
     /// Applies one stored event whose stream version is `version` (it must be `version() + 1`).
-    void replay(const Events& e, stream_version_t version) {
+    void replay(const events_& e, stream_version_t version) {
         if (version != version_ + 1) {
             throw HistoryError("cannot replay the event at version " + std::to_string(version) +
                                " onto an aggregate at version " + std::to_string(version_) +
@@ -142,7 +216,7 @@ public:
     }
 
     /// Applies an event of a history that carries no versions (each counts as the next version).
-    void replay(const Events& e) {
+    void replay(const events_& e) {
         apply_event(e);
         ++version_;
     }
@@ -165,17 +239,25 @@ public:
     AggregateRoot() noexcept {
         static_assert(std::is_base_of_v<AggregateRoot, Derived>,
                       "AggregateRoot<Derived, Events>: Derived must be the class that inherits from it (CRTP)");
-        check_applies(static_cast<Events*>(nullptr));
+        if constexpr (event_variant<Events>) check_applies(static_cast<Events*>(nullptr));
     }
 
 protected:
-    /// Records a new event: applies it to the aggregate and appends it to the uncommitted events.
+    /// Records a new event: applies it to the aggregate and appends it to the uncommitted events. `e` is one
+    /// of the event types, or an `Events` variant holding one.
     template <class E>
     void raise(E&& e) {
-        static_assert(alternative_of<E, Events>,
-                      "AggregateRoot::raise: this event type is not an alternative of the aggregate's Events "
-                      "variant; add it to the std::variant passed to AggregateRoot<Derived, Events>");
-        raise(envelope_type{std::forward<E>(e)});
+        if constexpr (std::is_same_v<std::remove_cvref_t<E>, envelope_type>) {
+            raise(envelope_type(std::forward<E>(e)));
+        } else if constexpr (!alternative_of<E, Events> && !std::is_same_v<std::remove_cvref_t<E>, Events>) {
+            (void)sizeof(
+                typename diagnostic::in_aggregate<Derived>::template add_to_its_event_variant<std::remove_cvref_t<E>>);
+            static_assert(diagnostic::aggregate_event_is_listed<Derived, E>,
+                          "AggregateRoot::raise: this event type is not an alternative of the aggregate's Events "
+                          "variant; add it to the std::variant passed to AggregateRoot<Derived, Events>");
+        } else if constexpr (event_variant<Events>) {
+            raise(envelope_type{std::forward<E>(e)});
+        }
     }
 
     /// Records a new event with explicit metadata (a given event id, correlation and causation ids).
@@ -186,23 +268,71 @@ protected:
     }
 
 private:
-    // Checks, where Derived is complete and with AggregateRoot's access (so a Derived that befriends its
-    // base may keep `apply` private), that every event alternative has an `apply` overload.
+    // Checks, where Derived is complete, that every event alternative has an `apply` overload this class can
+    // call (public, or private to a Derived that befriends orchestrix::access or this base).
     template <class... Ts>
     static constexpr void check_applies(std::variant<Ts...>*) noexcept {
         (check_apply<Ts>(), ...);
     }
     template <class E>
     static constexpr void check_apply() noexcept {
-        if constexpr (!requires(Derived & d, const E& e) { d.apply(e); }) {
-            (void)sizeof(detail::missing_apply_overload<Derived, E>);
+        if constexpr (!applies<E>) {
+            if constexpr (!detail::declares_apply<Derived>) {
+                (void)sizeof(typename diagnostic::in_aggregate<Derived>::template write_void_apply_taking<const E&>);
+            } else {
+                (void)sizeof(typename diagnostic::in_aggregate<Derived>::
+                                 template write_void_apply_taking_or_if_private_add_friend_orchestrix_access<const E&>);
+            }
+            static_assert(diagnostic::aggregate_can_apply<Derived, E>,
+                          "orchestrix::AggregateRoot: the aggregate has no `void apply(const Event&)` it can call "
+                          "for one of its event types: add one (or remove the event from its std::variant), or if "
+                          "it has one that is private, make it public or add `friend orchestrix::access;` to the "
+                          "aggregate");
+        }
+    }
+
+    // Whether Derived's handle / apply can be called: directly (public, or Derived befriends this base) or
+    // through orchestrix::access (Derived befriends it).
+    template <class C>
+    static constexpr bool handles_directly = requires(Derived& d, const C& c) {
+        d.handle(c);
+    };
+    template <class C>
+    static constexpr bool handles = handles_directly<C> || requires(Derived& d, const C& c) {
+        access::handle(d, c);
+    };
+    template <class E>
+    static constexpr bool applies_directly = requires(Derived& d, const E& e) {
+        d.apply(e);
+    };
+    template <class E>
+    static constexpr bool applies = applies_directly<E> || requires(Derived& d, const E& e) {
+        access::apply(d, e);
+    };
+
+    template <class C>
+    decltype(auto) call_handle(const C& command) {
+        if constexpr (handles_directly<C>) {
+            return derived().handle(command);
+        } else {
+            return access::handle(derived(), command);
+        }
+    }
+    template <class E>
+    void call_apply(const E& event) {
+        if constexpr (applies_directly<E>) {
+            derived().apply(event);
+        } else {
+            access::apply(derived(), event);
         }
     }
 
     Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
-    void apply_event(const Events& e) {
-        std::visit([this](const auto& alternative) { derived().apply(alternative); }, e);
+    void apply_event(const events_& e) {
+        if constexpr (event_variant<Events>) {
+            std::visit([this](const auto& alternative) { this->call_apply(alternative); }, e);
+        }
     }
 
     // Runs `body` with the strong exception guarantee: on a throw the aggregate is restored to a copy

@@ -98,17 +98,6 @@ struct tagged_variant_check : std::false_type {};
 template <class... Ts>
 struct tagged_variant_check<std::variant<Ts...>> : std::bool_constant<(tagged_event<Ts> && ...)> {};
 
-// Instantiated only for an event type of a tagged store or decision that declares no tags; the compiler's
-// note names the type.
-template <class Event>
-struct event_type_without_tags {
-    static_assert(always_false<Event>,
-                  "orchestrix: this event type (named as 'Event' in the instantiation above) declares no tags, "
-                  "and every event of a store read by query must: add `auto tags() const { return "
-                  "std::array{orchestrix::tag(\"course\", course_id)}; }` to it, or `auto tags() const { return "
-                  "orchestrix::no_tags; }` for an event without tags");
-};
-
 // Explains, type by type, why a variant is not a tagged_event_variant: call `check()` (not in a constant
 // expression, so that the compiler reports the helper's static_assert alone).
 template <class V>
@@ -119,7 +108,14 @@ template <class... Ts>
 struct explain_tagged_variant<std::variant<Ts...>> {
     template <class E>
     static void one() noexcept {
-        if constexpr (!tagged_event<E>) (void)sizeof(event_type_without_tags<E>);
+        if constexpr (!tagged_event<E>) {
+            (void)sizeof(typename diagnostic::in_event<E>::write_auto_tags_const);
+            static_assert(diagnostic::event_declares_tags<E>,
+                          "orchestrix: read(query), visit(query, ...), append(..., condition) and "
+                          "DecisionRepository need a store whose event types all declare tags: add `auto "
+                          "tags() const { return std::array{orchestrix::tag(\"course\", course_id)}; }` to it, or "
+                          "`auto tags() const { return orchestrix::no_tags; }` for an event without tags");
+        }
     }
     static void check() noexcept { (one<Ts>(), ...); }
 };

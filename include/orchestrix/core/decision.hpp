@@ -27,6 +27,27 @@
 
 namespace orchestrix {
 
+namespace diagnostic {
+
+/// What a decision projection lacks (see namespace diagnostic in core/message.hpp).
+template <class Projection>
+struct in_decision_projection {
+    struct write_using_event_types_variant; // using event_types = std::variant<CourseDefined, ...>;
+    template <class Event>
+    struct write_void_apply_taking; // void apply(const Event&) { ... }
+    template <class Event, class StoreEvents>
+    struct remove_from_event_types_or_add_to_store_variant; // Event is not an alternative of StoreEvents
+};
+
+template <class...>
+inline constexpr bool projection_declares_event_types = false;
+template <class...>
+inline constexpr bool projection_can_apply = false;
+template <class...>
+inline constexpr bool store_holds_event = false;
+
+} // namespace diagnostic
+
 namespace detail {
 
 template <class P>
@@ -37,33 +58,6 @@ concept has_projection_tags = requires(const P& p) {
     { p.tags() } -> tag_range;
 };
 
-// Instantiated only for a decision projection without `using event_types = std::variant<...>;`.
-template <class Projection>
-struct projection_without_event_types {
-    static_assert(always_false<Projection>,
-                  "orchestrix: this decision projection (named as 'Projection' in the instantiation above) does "
-                  "not say which events it reads: add `using event_types = std::variant<CourseDefined, "
-                  "CourseCapacityChanged>;` and a `void apply(const E&)` for each of them");
-};
-
-// Instantiated only when a decision projection reads an event type the store does not hold.
-template <class Projection, class Event>
-struct projection_event_not_in_store {
-    static_assert(always_false<Event>,
-                  "orchestrix: a decision projection (named as 'Projection' in the instantiation above) lists an "
-                  "event type (named as 'Event') that is not an alternative of the store's event variant: add it "
-                  "to the store's std::variant or remove it from the projection's event_types");
-};
-
-// Instantiated only when a decision projection lacks `apply` for one of its event types.
-template <class Projection, class Event>
-struct projection_missing_apply {
-    static_assert(always_false<Event>,
-                  "orchestrix: a decision projection (named as 'Projection' in the instantiation above) has no "
-                  "`void apply(const Event&)` for one of its event_types (named as 'Event'): add one, or remove "
-                  "the event type from event_types");
-};
-
 template <class Projection, class StoreEvents, class List>
 struct projection_events_ok : std::false_type {};
 template <class Projection, class StoreEvents, class... Es>
@@ -72,32 +66,47 @@ struct projection_events_ok<Projection, StoreEvents, std::variant<Es...>>
     p.apply(e); }) &&
                           ...)> {};
 
+template <class Projection>
+struct projection_event_list {
+    using type = void;
+};
+template <has_event_types Projection>
+struct projection_event_list<Projection> {
+    using type = typename Projection::event_types;
+};
+
 // Explains, event type by event type, why `Projection` is not a decision projection over `StoreEvents`: call
-// `explain_projection` (not in a constant expression, so that the compiler reports the helper's
-// static_assert alone).
-template <class Projection, class StoreEvents, class List>
-struct explain_projection_events;
+// `check()` (not in a constant expression, so that its error leaves the repository intact).
+template <class Projection, class StoreEvents, class List = typename projection_event_list<Projection>::type>
+struct explain_projection {
+    static void check() noexcept {
+        (void)sizeof(typename diagnostic::in_decision_projection<Projection>::write_using_event_types_variant);
+        static_assert(diagnostic::projection_declares_event_types<Projection>,
+                      "orchestrix: a decision projection says which events it reads: add `using event_types = "
+                      "std::variant<CourseDefined, CourseCapacityChanged>;` and a `void apply(const E&)` for each "
+                      "of them");
+    }
+};
 template <class Projection, class StoreEvents, class... Es>
-struct explain_projection_events<Projection, StoreEvents, std::variant<Es...>> {
+struct explain_projection<Projection, StoreEvents, std::variant<Es...>> {
     template <class E>
     static void one() noexcept {
+        using diagnose = diagnostic::in_decision_projection<Projection>;
         if constexpr (!alternative_of<E, StoreEvents>) {
-            (void)sizeof(projection_event_not_in_store<Projection, E>);
+            (void)sizeof(typename diagnose::template remove_from_event_types_or_add_to_store_variant<E, StoreEvents>);
+            static_assert(diagnostic::store_holds_event<E, StoreEvents>,
+                          "orchestrix: a decision projection lists an event type that is not an alternative of the "
+                          "store's event variant: add it to the store's std::variant or remove it from the "
+                          "projection's event_types");
         } else if constexpr (!requires(Projection & p, const E& e) { p.apply(e); }) {
-            (void)sizeof(projection_missing_apply<Projection, E>);
+            (void)sizeof(typename diagnose::template write_void_apply_taking<const E&>);
+            static_assert(diagnostic::projection_can_apply<Projection, E>,
+                          "orchestrix: a decision projection has no `void apply(const Event&)` (public) for one of "
+                          "its event_types: add one, or remove the event type from event_types");
         }
     }
     static void check() noexcept { (one<Es>(), ...); }
 };
-
-template <class Projection, class StoreEvents>
-void explain_projection() noexcept {
-    if constexpr (!has_event_types<Projection>) {
-        (void)sizeof(projection_without_event_types<Projection>);
-    } else {
-        explain_projection_events<Projection, StoreEvents, typename Projection::event_types>::check();
-    }
-}
 
 template <class List>
 struct event_type_names;
@@ -229,6 +238,9 @@ public:
     /// Folds `projections` (each starting as given: its ids set, its state empty) from the store.
     template <class... Projections>
     [[nodiscard]] Decision<Projections...> load(Projections... projections) const {
+        if constexpr (!(decision_projection<Projections, event_type> && ...)) {
+            (detail::explain_projection<Projections, event_type>::check(), ...);
+        }
         std::uint64_t folded = 0;
         return load_counted(folded, std::move(projections)...);
     }
@@ -239,9 +251,8 @@ private:
     Decision<Projections...> load_counted(std::uint64_t& folded, Projections... projections) const {
         static_assert(sizeof...(Projections) > 0, "DecisionRepository::load: pass at least one projection");
         Decision<Projections...> decision{std::tuple<Projections...>(std::move(projections)...), Query::all(), 0};
-        if constexpr (!(decision_projection<Projections, event_type> && ...)) {
-            (detail::explain_projection<Projections, event_type>(), ...);
-        } else if constexpr (usable) {
+        // A projection that is not a decision projection was explained by `load` or `execute`.
+        if constexpr ((decision_projection<Projections, event_type> && ...) && usable) {
             read_into(decision, folded);
         }
         return decision;
@@ -299,6 +310,9 @@ public:
         static_assert(std::is_invocable_v<Decide&, const Projections&...>,
                       "DecisionRepository::execute: `decide` must take the projections, in order, as "
                       "`const Projection&...`");
+        if constexpr (!(decision_projection<Projections, event_type> && ...)) {
+            (detail::explain_projection<Projections, event_type>::check(), ...);
+        }
         if (observer_ != nullptr) [[unlikely]] {
             return detail::observed_command<AppendConditionError>(
                 *observer_, "orchestrix.decision", {}, stream, [&](detail::CommandProgress& progress) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <orchestrix/core/event_fields.hpp>
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/uuid.hpp>
@@ -80,13 +81,15 @@ concept named_event = requires {
     { event_traits<E>::schema_version } -> std::convertible_to<std::uint32_t>;
 };
 
-/// An event: a plain, copyable, equality-comparable struct with a stable name.
+/// An event: a plain, copyable struct with a stable name that can be compared with another of its type.
 ///
-/// Equality is required so that a store can tell an idempotent retry (same id, same event) from a reused
-/// id; `bool operator==(const E&) const = default;` is all it takes.
+/// Comparison is required so that a store can tell an idempotent retry (same id, same event) from a reused
+/// id (`same_event`): either `bool operator==(const E&) const = default;`, or the field names
+/// (`static constexpr std::array fields{"a", "b"};`, see `declares_fields`), which give a field-by-field
+/// equality and the JSON conversion too.
 template <class E>
 concept event = std::is_class_v<E> && !std::is_const_v<E> && !std::is_volatile_v<E> && std::copy_constructible<E> &&
-                std::equality_comparable<E> && named_event<E>;
+                (std::equality_comparable<E> || declares_fields<E>)&&named_event<E>;
 
 /// The stable name of event type `E`.
 template <named_event E>
@@ -95,6 +98,41 @@ inline constexpr std::string_view event_name = event_traits<E>::name;
 /// The current schema version of event type `E` (1 unless the event says otherwise).
 template <named_event E>
 inline constexpr std::uint32_t event_schema_version = event_traits<E>::schema_version;
+
+/// Compile-time diagnostics. Each class in this namespace is declared and never defined: on a misuse the
+/// library takes the `sizeof` of one, so that the compiler's first error line names it, and its name and
+/// template arguments say what to write and where, e.g.
+/// `orchestrix::diagnostic::in_event<UserRenamed>::write_static_constexpr_string_view_type_name`. A
+/// `static_assert` with the whole explanation follows it.
+namespace diagnostic {
+
+/// What an event type lacks.
+template <class Event>
+struct in_event {
+    struct write_static_constexpr_string_view_type_name; // static constexpr std::string_view type_name = "a.b";
+    // bool operator==(const Event&) const = default;  or  static constexpr std::array fields{"a", "b"};
+    struct write_bool_operator_equals_default_or_static_constexpr_std_array_fields;
+    struct make_it_a_copyable_struct;                  // a copy-constructible, non-const class type
+    struct make_it_model_the_orchestrix_event_concept; // see orchestrix::event
+    struct write_auto_tags_const; // auto tags() const { return std::array{orchestrix::tag("k", id)}; }
+};
+
+/// What a list of events (the `Events` of an aggregate or a store) lacks.
+template <class Events>
+struct in_event_list {
+    struct make_it_a_std_variant_of_event_structs; // std::variant<UserCreated, UserRenamed>
+    struct list_at_least_one_event_and_give_each_its_own_type_name;
+};
+
+/// The conditions of the `static_assert`s that follow a diagnostic (false where they are reached).
+template <class...>
+inline constexpr bool is_an_event = false;
+template <class...>
+inline constexpr bool is_an_event_variant = false;
+template <class...>
+inline constexpr bool event_declares_tags = false;
+
+} // namespace diagnostic
 
 namespace detail {
 
@@ -130,51 +168,65 @@ struct event_variant_check<std::variant<Ts...>> {
     }();
 };
 
-// Instantiated only for an event type that lacks a stable name; the compiler's note names the type.
-template <class Event>
-struct event_type_without_name {
-    static_assert(always_false<Event>,
-                  "orchestrix: this event type (named as 'Event' in the instantiation above) has no stable name; "
-                  "add `static constexpr std::string_view type_name = \"context.something_happened\";` to it "
-                  "or specialise orchestrix::event_traits for it");
-};
-
-// Instantiated only for an event type without operator==.
-template <class Event>
-struct event_type_without_equality {
-    static_assert(always_false<Event>,
-                  "orchestrix: this event type (named as 'Event' in the instantiation above) cannot be compared; "
-                  "add `bool operator==(const Event&) const = default;` to it (stores compare events to tell an "
-                  "idempotent retry from a reused event id)");
-};
-
-// Instantiated only for an event type that cannot be copied.
-template <class Event>
-struct event_type_not_copyable {
-    static_assert(always_false<Event>,
-                  "orchestrix: this event type (named as 'Event' in the instantiation above) must be a "
-                  "copy-constructible class type");
-};
-
-// Explains, type by type, why a variant is not an event_variant. Returns true so it can sit in a
-// static_assert; the diagnostics come from the helper structs above.
-template <class V>
-struct explain_event_variant;
-template <class... Ts>
-struct explain_event_variant<std::variant<Ts...>> {
-    template <class E>
-    static constexpr bool one() {
-        if constexpr (!std::is_class_v<E> || !std::copy_constructible<E>) {
-            (void)sizeof(event_type_not_copyable<E>);
+// The diagnostic for an event alternative that is not an event. A function, so that its error leaves the
+// class that asked for it intact (no follow-on errors), and its first error line names the event.
+template <class E>
+void explain_event() {
+    if constexpr (!event<E>) {
+        if constexpr (!std::is_class_v<E> || std::is_const_v<E> || std::is_volatile_v<E> ||
+                      !std::copy_constructible<E>) {
+            (void)sizeof(typename diagnostic::in_event<E>::make_it_a_copyable_struct);
         } else if constexpr (!named_event<E>) {
-            (void)sizeof(event_type_without_name<E>);
+            (void)sizeof(typename diagnostic::in_event<E>::write_static_constexpr_string_view_type_name);
         } else if constexpr (!std::equality_comparable<E>) {
-            (void)sizeof(event_type_without_equality<E>);
+            (void)sizeof(typename diagnostic::in_event<
+                         E>::write_bool_operator_equals_default_or_static_constexpr_std_array_fields);
+        } else {
+            (void)sizeof(typename diagnostic::in_event<E>::make_it_model_the_orchestrix_event_concept);
         }
-        return true;
+        static_assert(diagnostic::is_an_event<E>,
+                      "orchestrix: every event type needs `static constexpr std::string_view type_name = "
+                      "\"context.something_happened\";` (or a specialisation of orchestrix::event_traits) and "
+                      "`bool operator==(const Event&) const = default;` (or its field names: `static constexpr "
+                      "std::array fields{\"a\", \"b\"};`), and must be a copyable struct");
     }
-    static constexpr bool value = (one<Ts>() && ...);
-};
+}
+template <class... Ts>
+void explain_event_alternatives(std::variant<Ts...>*) {
+    (explain_event<Ts>(), ...);
+}
+
+template <class V>
+inline constexpr bool alternatives_are_events = false;
+template <class... Ts>
+inline constexpr bool alternatives_are_events<std::variant<Ts...>> = sizeof...(Ts) > 0 && (event<Ts> && ...);
+
+/// Explains why `V` is not an event_variant: one error for each alternative that is not an orchestrix::event,
+/// naming it and what it lacks; or one naming `V` when it is no std::variant, or when its events are fine but
+/// share a name (or there are none). Its address is what a `static_assert` takes to have it instantiated.
+template <class V>
+void explain_event_variant() {
+    if constexpr (!is_variant<V>::value) {
+        (void)sizeof(typename diagnostic::in_event_list<V>::make_it_a_std_variant_of_event_structs);
+        static_assert(diagnostic::is_an_event_variant<V>,
+                      "orchestrix: the events of an aggregate or a store are a std::variant of event structs, "
+                      "e.g. AggregateRoot<User, std::variant<UserCreated, UserRenamed>>");
+    } else if constexpr (alternatives_are_events<V> || std::variant_size_v<V> == 0) {
+        (void)sizeof(typename diagnostic::in_event_list<V>::list_at_least_one_event_and_give_each_its_own_type_name);
+        static_assert(diagnostic::is_an_event_variant<V>,
+                      "orchestrix: the events of an aggregate or a store are at least one, and each has a "
+                      "`type_name` of its own (names are unique within the variant)");
+    } else {
+        explain_event_alternatives(static_cast<V*>(nullptr));
+    }
+}
+
+/// True; for a variant that is not an event_variant, taking `explain_event_variant`'s address has it emit its
+/// errors (only then: a valid variant instantiates nothing).
+template <class V, bool = event_variant_check<V>::value>
+inline constexpr bool event_variant_explained = true;
+template <class V>
+inline constexpr bool event_variant_explained<V, false> = &explain_event_variant<V> != nullptr;
 
 } // namespace detail
 

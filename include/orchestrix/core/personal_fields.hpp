@@ -86,29 +86,31 @@ inline constexpr bool personal_searchable_v =
 template <class... Ts>
 inline constexpr bool personal_searchable_v<std::variant<Ts...>> = (personal_searchable_v<Ts> && ...);
 
-namespace detail {
+namespace diagnostic {
 
-// Instantiated only for an event type `erase_subject` cannot search; the compiler's note names the type.
-template <class Event>
-struct event_type_not_walkable {
-    static_assert(always_false<Event>,
-                  "orchestrix::erase_subject / erase_personal_data: this event type (named as 'Event' in the "
-                  "instantiation above) is not a plain aggregate (it has a constructor, a base class or private "
-                  "fields), so its fields cannot be walked to find Personal<T> values: give it a member `template "
-                  "<class F> void for_each_personal(F&& f) { f(field_a); f(field_b); }` calling f on every member "
-                  "that holds personal data (an empty body if it holds none)");
-};
-
-// Instantiated only for a member type that hides personal data from the walk.
+/// A member type that holds Personal<T> values where the field walk does not go (see namespace diagnostic in
+/// core/message.hpp).
 template <class Member>
-struct member_type_hides_personal {
-    static_assert(always_false<Member>,
-                  "orchestrix::erase_subject / erase_personal_data: this member type (named as 'Member' in the "
-                  "instantiation above) holds Personal<T> values inside a type the walk does not enter (it goes "
-                  "into plain structs, std::optional, std::vector, std::array and std::variant only): use one of "
-                  "those, or give the enclosing type a member `template <class F> void for_each_personal(F&& f)` "
-                  "calling f on its personal members");
+struct in_member_type {
+    struct personal_data_out_of_reach_use_vector_optional_array_variant_or_write_for_each_personal;
 };
+
+/// An event type whose fields the walk cannot enter (a constructor, a base class or private fields).
+template <class Event>
+struct in_event_with_personal_data {
+    struct write_for_each_personal; // template <class F> void for_each_personal(F&& f) { f(name_); }
+    // a member keeps Personal<T> values in a type the walk does not enter (a std::map, a std::set, ...)
+    struct keep_personal_values_in_vector_optional_array_variant_or_write_for_each_personal;
+};
+
+template <class...>
+inline constexpr bool member_type_walkable = false;
+template <class...>
+inline constexpr bool event_fields_walkable = false;
+
+} // namespace diagnostic
+
+namespace detail {
 
 // Erases the values of one subject wherever the walk finds them.
 struct subject_eraser {
@@ -136,7 +138,16 @@ struct subject_eraser {
 
     template <class T>
     static void leaf(const T&) noexcept {
-        if constexpr (hides_personal<T>()) (void)sizeof(member_type_hides_personal<T>);
+        if constexpr (hides_personal<T>()) {
+            (void)sizeof(typename diagnostic::in_member_type<
+                         T>::personal_data_out_of_reach_use_vector_optional_array_variant_or_write_for_each_personal);
+            static_assert(diagnostic::member_type_walkable<T>,
+                          "orchestrix::erase_subject / erase_personal_data: this member type holds Personal<T> values "
+                          "inside a type the walk does not enter (it goes into plain structs, std::optional, "
+                          "std::vector, std::array and std::variant only): use one of those, or give the enclosing "
+                          "type a member `template <class F> void for_each_personal(F&& f)` calling f on its "
+                          "personal members");
+        }
     }
 };
 
@@ -156,7 +167,13 @@ void check_personal_searchable() noexcept {
     if constexpr (is_std_variant_v<Event>) {
         []<class... Ts>(std::variant<Ts...>*) { (check_personal_searchable<Ts>(), ...); }(static_cast<Event*>(nullptr));
     } else if constexpr (!personal_searchable_v<Event>) {
-        (void)sizeof(event_type_not_walkable<Event>);
+        (void)sizeof(typename diagnostic::in_event_with_personal_data<Event>::write_for_each_personal);
+        static_assert(diagnostic::event_fields_walkable<Event>,
+                      "orchestrix::erase_subject / erase_personal_data: this event type is not a plain aggregate (it "
+                      "has a constructor, a base class or private fields), so its fields cannot be walked to find "
+                      "Personal<T> values: give it a member `template <class F> void for_each_personal(F&& f) { "
+                      "f(field_a); f(field_b); }` calling f on every member that holds personal data (an empty "
+                      "body if it holds none)");
     }
 }
 
@@ -164,7 +181,19 @@ void check_personal_searchable() noexcept {
 template <class T>
 std::uint64_t erase_subject_unchecked(T& value, std::string_view subject) {
     check_personal_searchable<std::remove_cv_t<T>>();
-    if constexpr (!personal_walk_needed_v<std::remove_cv_t<T>>) {
+    if constexpr (reaches<is_hiding_leaf, std::remove_cv_t<T>>()) {
+        // Refused here, naming the event, rather than deep in the walk.
+        (void)sizeof(
+            typename diagnostic::in_event_with_personal_data<
+                std::remove_cv_t<T>>::keep_personal_values_in_vector_optional_array_variant_or_write_for_each_personal);
+        static_assert(diagnostic::member_type_walkable<T>,
+                      "orchestrix::erase_subject / erase_personal_data: a member of this event type holds "
+                      "Personal<T> values inside a type the walk does not enter (it goes into plain structs, "
+                      "std::optional, std::vector, std::array and std::variant only; not std::map or std::set): use "
+                      "one of those, or give the event a member `template <class F> void for_each_personal(F&& f)` "
+                      "calling f on its personal members");
+        return 0;
+    } else if constexpr (!personal_walk_needed_v<std::remove_cv_t<T>>) {
         (void)value;
         (void)subject;
         return 0;

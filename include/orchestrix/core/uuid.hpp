@@ -135,8 +135,8 @@ private:
 
 /// The millisecond timestamp of generated UUIDs: Linux's coarse wall clock (CLOCK_REALTIME_COARSE, a read of
 /// the time the kernel last stored, no system call and no time-counter read: a few nanoseconds instead of
-/// about 25), elsewhere `std::chrono::system_clock`. The coarse clock trails the precise one by at most one
-/// kernel tick (`uuid_clock_resolution()`: 4 ms on most distributions).
+/// about 25), elsewhere `std::chrono::system_clock`. The coarse clock trails the precise one by about one
+/// kernel tick (`uuid_clock_resolution()`: 4 ms on most distributions; a few more on a loaded machine).
 inline std::uint64_t uuid_clock_millis() noexcept {
 #if defined(__linux__) && defined(CLOCK_REALTIME_COARSE)
     timespec now{};
@@ -185,9 +185,9 @@ public:
     /// stored id needs no lookup to be known new.
     ///
     /// Cost: no system call and no entropy read per id. The timestamp comes from the kernel's coarse wall
-    /// clock on Linux, so it may trail the precise time by up to one kernel tick (typically 4 ms; RFC 9562
-    /// lets an implementation lower the timestamp's precision), and the random bits from the thread's
-    /// generator, seeded once from the operating system.
+    /// clock on Linux, so it trails the precise time by about one kernel tick (typically 4 ms, a few more on
+    /// a loaded machine; RFC 9562 lets an implementation lower the timestamp's precision), and the random bits from the
+    /// thread's generator, seeded once from the operating system.
     [[nodiscard]] static Uuid generate() {
         constexpr std::uint64_t rand_b_limit = std::uint64_t{1} << 62U;
         const std::uint64_t now = detail::uuid_clock_millis();

@@ -7,6 +7,7 @@
 
 #include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/event_fields.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/observer.hpp>
@@ -136,7 +137,7 @@ template <class Events, class Codec>
         return true;
     }
     try {
-        return codec.deserialize_event(row.type, row.schema_version, row.payload) == event;
+        return orchestrix::same_event(codec.deserialize_event(row.type, row.schema_version, row.payload), event);
     } catch (const Error&) {
         return false;
     }
@@ -668,10 +669,8 @@ protected:
     /// events instantiate (`Dependent`: any type, so that it is instantiated only when called).
     template <class Dependent>
     static void untagged_events() {
+        // One error per event type without tags, naming it and saying what to write.
         detail::explain_tagged_variant<Events>::check();
-        static_assert(tagged_event_variant<Events> && sizeof(Dependent) != 0,
-                      "orchestrix: read(query), visit(query, ...) and append(..., condition) need a store whose event "
-                      "types all declare tags (orchestrix::tagged_event_variant): give each a `tags() const`");
     }
 
     /// Hands one stored row to `visitor`: as it is stored for the raw readers (`read_raw`, `read_all_raw`),

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <orchestrix/core/event_fields.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/core/observer.hpp>
 #include <orchestrix/json/checked_conversion.hpp>
 #include <orchestrix/json/document.hpp>
 #include <orchestrix/json/field.hpp>
+#include <orchestrix/json/fields.hpp>
 #include <orchestrix/json/rfc3339.hpp>
 
 #include <nlohmann/json.hpp>
@@ -130,18 +132,20 @@ inline void run_upcasters(const std::vector<const Upcaster*>& steps, const std::
 /// upcasts stored JSON of old schema versions. See docs/serialization.md.
 ///
 /// - The type registry comes from `Events`: each alternative's `event_name<E>` and `event_schema_version<E>`.
-/// - Each event converts through nlohmann's `to_json`/`from_json` found for it (ADL, or
-///   `NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(E, field...)` next to the event). Hand-written `from_json` can use
-///   `orchestrix::json_field<T>` for checked reads; generated ones are held to the same strictness by the
-///   round-trip check (`DecodeOptions::verify_round_trip`).
+/// - Each event converts through nlohmann's `to_json`/`from_json` found for it: the field-name conversion of
+///   <orchestrix/json/fields.hpp> for an event that declares `static constexpr std::array fields{...}`, or
+///   ADL (`NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(E, field...)` next to the event, or hand-written functions). Hand-written
+///   `from_json` can use `orchestrix::json_field<T>` for checked reads; generated ones are held to the same strictness
+///   by the round-trip check (`DecodeOptions::verify_round_trip`).
 /// - Decoding never yields a default-constructed event: any problem throws `DecodeError`.
 /// - Register upcasters and renames before sharing the codec; after that it is read-only and safe to use
 ///   from many threads.
 template <event_variant Events>
 class JsonCodec {
     static_assert(detail::all_json_convertible<Events>::value,
-                  "orchestrix::JsonCodec: every event type needs nlohmann to_json/from_json. Next to each event "
-                  "add NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EventType, field1, field2, ...) or write "
+                  "orchestrix::JsonCodec: every event type needs a JSON conversion. In each event add "
+                  "`static constexpr std::array fields{\"field1\", \"field2\", ...}` (its field names, in order), "
+                  "or next to it NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EventType, field1, field2, ...), or write "
                   "`void to_json(nlohmann::json&, const EventType&)` and "
                   "`void from_json(const nlohmann::json&, EventType&)` in the event's namespace");
 
@@ -409,7 +413,7 @@ private:
     void verify_decodable(const SerializedEvent& out, const Events& event, const Metadata& metadata) const {
         const std::string name = out.type;
         try {
-            if (!(deserialize_event(out.type, out.schema_version, out.payload) == event)) {
+            if (!orchestrix::same_event(deserialize_event(out.type, out.schema_version, out.payload), event)) {
                 throw EncodeError(name, "/payload",
                                   "the payload decodes to a different event: its to_json and from_json disagree",
                                   EncodeError::Kind::not_decodable);

@@ -2,6 +2,7 @@
 
 #include <orchestrix/core/dcb.hpp>
 #include <orchestrix/core/errors.hpp>
+#include <orchestrix/core/event_fields.hpp>
 #include <orchestrix/core/event_store.hpp>
 #include <orchestrix/core/lifecycle.hpp>
 #include <orchestrix/core/message.hpp>
@@ -185,10 +186,8 @@ public:
 private:
     template <class Dependent>
     static void untagged_events() {
+        // One error per event type without tags, naming it and saying what to write.
         detail::explain_tagged_variant<Events>::check();
-        static_assert(tagged && sizeof(Dependent) != 0,
-                      "orchestrix: read(query), visit(query, ...) and append(..., condition) need a store whose event "
-                      "types all declare tags (orchestrix::tagged_event_variant): give each a `tags() const`");
     }
 
     AppendResult append_and_notify(std::string_view stream, std::span<const envelope_type> events,
@@ -835,7 +834,7 @@ private:
         };
         const auto same_event = [&](std::size_t i) {
             const LogEntry& e = entry(*ids_.find(events[i].metadata.event_id));
-            return e.stream->events[e.index] == events[i].event;
+            return orchestrix::same_event(e.stream->events[e.index], events[i].event);
         };
         const auto start_of_life = [&] {
             const auto row = lives_.find(stream);

@@ -10,10 +10,12 @@
 #include <orchestrix/postgres/event_store.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
 #include <orchestrix/projection/errors.hpp>
+#include <orchestrix/projection/lease.hpp>
 #include <orchestrix/projection/options.hpp>
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -121,6 +123,11 @@ private:
 /// commit the same events: the second one's checkpoint update waits for the first and is refused.
 ///
 /// Also a `dead_letter_store`, in the table `orchestrix_dead_letters` (docs/operations.md, "Dead letters").
+///
+/// Also a `lease_store` for partitioned projections run by processes on any machines, in the tables
+/// `orchestrix_partitioned_projections`, `orchestrix_partition_leases` and `orchestrix_projection_runners`
+/// (created by the first `register_partitions`); lease times are the server's clock (`clock_timestamp()`),
+/// so the runners' clocks do not matter.
 ///
 /// Thread-safe: one connection behind a mutex (a handler must not call `load` or `save` of the same store).
 class PostgresCheckpointStore {
@@ -294,6 +301,125 @@ public:
                                                          name, checked(position, "position"))) == 1;
         });
         return found;
+    }
+
+    /// Records the partition count of `projection` if it has none (creating the lease tables first, under
+    /// an advisory lock, so that runners starting together do not race); returns the count it has.
+    std::uint32_t register_partitions(std::string_view projection, std::uint32_t partitions) {
+        std::int64_t stored = 0;
+        transact([&](PostgresTransaction& tx) {
+            (void)tx.exec("SELECT pg_advisory_xact_lock(7262317089013547857)");
+            (void)tx.exec("CREATE TABLE IF NOT EXISTS orchestrix_partitioned_projections (projection text PRIMARY KEY, "
+                          "partitions integer NOT NULL)");
+            (void)tx.exec(
+                "CREATE TABLE IF NOT EXISTS orchestrix_partition_leases (projection text NOT NULL, "
+                "partition_no integer NOT NULL, owner text, token bigint NOT NULL DEFAULT 0, "
+                "expires_at timestamptz NOT NULL DEFAULT '-infinity', PRIMARY KEY (projection, partition_no))");
+            (void)tx.exec("CREATE TABLE IF NOT EXISTS orchestrix_projection_runners (projection text NOT NULL, "
+                          "runner text NOT NULL, expires_at timestamptz NOT NULL, PRIMARY KEY (projection, runner))");
+            (void)tx.exec("INSERT INTO orchestrix_partitioned_projections (projection, partitions) VALUES ($1, $2) "
+                          "ON CONFLICT (projection) DO NOTHING",
+                          projection, partitions);
+            stored = tx.query_int64("SELECT partitions FROM orchestrix_partitioned_projections WHERE projection = $1",
+                                    projection)
+                         .value_or(0);
+            if (stored != static_cast<std::int64_t>(partitions)) return;
+            (void)tx.exec("INSERT INTO orchestrix_partition_leases (projection, partition_no) SELECT $1, p "
+                          "FROM generate_series(0, $2 - 1) AS p ON CONFLICT (projection, partition_no) DO NOTHING",
+                          projection, partitions);
+        });
+        return static_cast<std::uint32_t>(stored);
+    }
+
+    /// Marks `runner` live for `ttl`; returns the live runners of `projection`.
+    std::uint32_t heartbeat(std::string_view projection, std::string_view runner, std::chrono::milliseconds ttl) {
+        std::int64_t live = 0;
+        transact([&](PostgresTransaction& tx) {
+            (void)tx.exec("INSERT INTO orchestrix_projection_runners (projection, runner, expires_at) VALUES ($1, $2, "
+                          "clock_timestamp() + $3::double precision * interval '1 millisecond') "
+                          "ON CONFLICT (projection, runner) DO UPDATE SET expires_at = excluded.expires_at",
+                          projection, runner, ttl.count());
+            (void)tx.exec("DELETE FROM orchestrix_projection_runners WHERE projection = $1 AND "
+                          "expires_at <= clock_timestamp()",
+                          projection);
+            live =
+                tx.query_int64("SELECT count(*) FROM orchestrix_projection_runners WHERE projection = $1", projection)
+                    .value_or(0);
+        });
+        return static_cast<std::uint32_t>(live);
+    }
+
+    /// Extends the leases `runner` owns by `ttl` from now; returns them.
+    std::vector<PartitionLease> renew_leases(std::string_view projection, std::string_view runner,
+                                             std::chrono::milliseconds ttl) {
+        std::lock_guard lock(mutex_);
+        PostgresTransaction tx(connection_);
+        const auto r = tx.exec("UPDATE orchestrix_partition_leases SET expires_at = clock_timestamp() + "
+                               "$3::double precision * interval '1 millisecond' WHERE projection = $1 AND owner = $2 "
+                               "RETURNING partition_no, token",
+                               projection, runner, ttl.count());
+        std::vector<PartitionLease> out;
+        for (int row = 0; row < r.rows(); ++row)
+            out.push_back({static_cast<std::uint32_t>(r.int64(row, 0)), static_cast<std::uint64_t>(r.int64(row, 1))});
+        std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.partition < b.partition; });
+        return out;
+    }
+
+    /// The partitions of `projection` nobody holds: free, or their lease expired.
+    std::vector<std::uint32_t> claimable_partitions(std::string_view projection) {
+        std::lock_guard lock(mutex_);
+        PostgresTransaction tx(connection_);
+        const auto r = tx.exec("SELECT partition_no FROM orchestrix_partition_leases WHERE projection = $1 AND "
+                               "(owner IS NULL OR expires_at <= clock_timestamp()) ORDER BY partition_no",
+                               projection);
+        std::vector<std::uint32_t> out;
+        for (int row = 0; row < r.rows(); ++row) out.push_back(static_cast<std::uint32_t>(r.int64(row, 0)));
+        return out;
+    }
+
+    /// Takes the lease of `partition` for `runner` if nobody holds it; returns its new token. A transaction
+    /// that holds the lease (`check_lease`) makes the claim wait until it ends.
+    std::optional<std::uint64_t> claim_lease(std::string_view projection, std::uint32_t partition,
+                                             std::string_view runner, std::chrono::milliseconds ttl) {
+        std::lock_guard lock(mutex_);
+        PostgresTransaction tx(connection_);
+        const auto token = tx.query_int64(
+            "UPDATE orchestrix_partition_leases SET owner = $3, token = token + 1, expires_at = clock_timestamp() + "
+            "$4::double precision * interval '1 millisecond' WHERE projection = $1 AND partition_no = $2 AND "
+            "(owner IS NULL OR expires_at <= clock_timestamp()) RETURNING token",
+            projection, partition, runner, ttl.count());
+        if (!token) return std::nullopt;
+        return static_cast<std::uint64_t>(*token);
+    }
+
+    /// Frees the lease of `partition` if `runner` holds it with `token`.
+    void release_lease(std::string_view projection, std::uint32_t partition, std::string_view runner,
+                       std::uint64_t token) {
+        std::lock_guard lock(mutex_);
+        PostgresTransaction tx(connection_);
+        (void)tx.exec("UPDATE orchestrix_partition_leases SET owner = NULL, expires_at = '-infinity' WHERE "
+                      "projection = $1 AND partition_no = $2 AND owner = $3 AND token = $4",
+                      projection, partition, runner, static_cast<std::int64_t>(token));
+    }
+
+    /// Ends the heartbeat of `runner`.
+    void remove_runner(std::string_view projection, std::string_view runner) {
+        std::lock_guard lock(mutex_);
+        PostgresTransaction tx(connection_);
+        (void)tx.exec("DELETE FROM orchestrix_projection_runners WHERE projection = $1 AND runner = $2", projection,
+                      runner);
+    }
+
+    /// In `tx`, locks the lease row of `partition` and makes sure `runner` holds it, unexpired, with `token`;
+    /// throws `LeaseLostError` (which rolls `tx` back) if not. The row lock makes a claim by another runner
+    /// wait until `tx` ends, so a runner commits only while it holds the lease.
+    void check_lease(PostgresTransaction& tx, std::string_view projection, std::uint32_t partition,
+                     std::string_view runner, std::uint64_t token) {
+        if (!tx.query_int64("SELECT 1 FROM orchestrix_partition_leases WHERE projection = $1 AND partition_no = $2 "
+                            "AND owner = $3 AND token = $4 AND expires_at > clock_timestamp() FOR UPDATE",
+                            projection, partition, runner, static_cast<std::int64_t>(token))) {
+            throw LeaseLostError(std::string(projection), partition, std::string(runner), token);
+        }
     }
 
 private:

@@ -281,6 +281,244 @@ inline constexpr const char* row_columns =
     return static_cast<std::int64_t>(std::min<std::uint64_t>(value, max_version));
 }
 
+/// One statement a PostgreSQL store sends: a prepared statement (`name` set: prepared from `sql` with `types`
+/// the first time a connection runs it) or an unnamed one (`name` empty: planned at each call), with its
+/// parameters in binary form; `doing` names it in an error ("PostgreSQL failed to <doing>: ..."). The
+/// blocking and the asynchronous store build the same statements with the functions below.
+struct Statement {
+    std::string name{};
+    std::string sql{};
+    std::vector<Oid> types{};
+    Params params{};
+    std::string doing{};
+};
+
+/// Runs `statement` on `c` and waits for its result (the blocking store's way).
+inline Result run(Connection& c, const Statement& statement) {
+    if (statement.name.empty())
+        return c.run_unprepared(statement.sql, statement.params, statement.types, statement.doing);
+    c.prepare(statement.name, statement.sql, statement.types);
+    return c.run(statement.name, statement.params);
+}
+
+/// A prepared statement whose errors name it.
+inline Statement prepared(std::string name, std::string sql, std::vector<Oid> types, Params params) {
+    Statement s{std::move(name), std::move(sql), std::move(types), std::move(params), {}};
+    s.doing = s.name;
+    return s;
+}
+
+/// The call of the append function for a checked batch (`event_ids[i]` the id of `batch.encoded[i]`, at least
+/// one): `orchestrix_append_tagged` for a store of tagged events (with the events' tags and the condition, if
+/// any), `orchestrix_append` otherwise.
+template <class Events>
+[[nodiscard]] Statement append_statement(std::string_view stream, std::span<const Uuid> event_ids,
+                                         const durable::PreparedBatch& batch, ExpectedVersion expected,
+                                         const AppendCondition* condition) {
+    const std::vector<SerializedEvent>& encoded = batch.encoded;
+    std::vector<std::string> ids, types, versions, payloads, metadata;
+    for (std::size_t i = 0; i < event_ids.size(); ++i) {
+        ids.push_back(uuid_binary(event_ids[i].bytes()));
+        types.push_back(encoded[i].type);
+        versions.push_back(Params::big_endian(encoded[i].schema_version));
+        payloads.push_back(encoded[i].payload);
+        metadata.push_back(encoded[i].metadata);
+    }
+    Params params;
+    params.add_text(stream).add_int4(kind_code(expected)).add_int8(static_cast<std::int64_t>(expected.value()));
+    params.add_array(uuid_oid, ids).add_array(text_oid, types).add_array(int4_oid, versions);
+    params.add_array(text_oid, payloads).add_array(text_oid, metadata);
+    if constexpr (tagged_event_variant<Events>) {
+        std::vector<std::string> tags, tag_events;
+        for (std::size_t i = 0; i < batch.tags.size(); ++i) {
+            for (const std::string& tag : batch.tags[i]) {
+                tags.push_back(tag);
+                tag_events.push_back(Params::big_endian(static_cast<std::uint32_t>(i + 1)));
+            }
+        }
+        durable::QuerySql check;
+        if (condition != nullptr) {
+            check = durable::query_first_match_sql(condition->fail_if_events_match, durable::SqlDialect::postgres);
+        }
+        params.add_array(text_oid, tags).add_array(int4_oid, tag_events).add_text(check.sql);
+        params.add_int8(clamp(condition != nullptr ? condition->after.value_or(0) : 0));
+        params.add_array(text_oid, check.values);
+        return prepared(
+            "orchestrix_append_tagged",
+            "SELECT * FROM orchestrix_append_tagged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            {text_oid, int4_oid, int8_oid, uuid_array_oid, text_array_oid, int4_array_oid, text_array_oid,
+             text_array_oid, text_array_oid, int4_array_oid, text_oid, int8_oid, text_array_oid},
+            std::move(params));
+    } else {
+        (void)condition;
+        return prepared("orchestrix_append", "SELECT * FROM orchestrix_append($1, $2, $3, $4, $5, $6, $7, $8)",
+                        {text_oid, int4_oid, int8_oid, uuid_array_oid, text_array_oid, int4_array_oid, text_array_oid,
+                         text_array_oid},
+                        std::move(params));
+    }
+}
+
+/// The stream's version the append function reported (`current` of the retry check and of the errors).
+[[nodiscard]] inline stream_version_t append_current(const Result& r) {
+    return static_cast<stream_version_t>(r.int64(0, 1));
+}
+
+/// What the append function's row means: the result of a written batch, nothing when some of its ids are stored
+/// already (status 2: the caller looks them up, `stored_rows_statement`, and decides whether it is a retry), or
+/// the typed error (`ConcurrencyError`, `AppendConditionError`, `StreamDeletedError`, `InvalidArgumentError` for
+/// an overflow) thrown.
+[[nodiscard]] inline std::optional<AppendResult> append_outcome(const Result& r, std::string_view stream,
+                                                                std::size_t count, ExpectedVersion expected,
+                                                                const AppendCondition* condition) {
+    const auto status = r.int64(0, 0);
+    const auto current = append_current(r);
+    if (status == 0) {
+        return AppendResult{current, static_cast<position_t>(r.int64(0, 2)), static_cast<position_t>(r.int64(0, 3)),
+                            true};
+    }
+    if (status == 2) return std::nullopt;
+    if (status == 3) detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), count);
+    if (status == 5) throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::tombstoned);
+    if (status == 6) throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::deleted);
+    if (status == 4 && condition != nullptr) {
+        throw AppendConditionError(std::string(stream), static_cast<position_t>(r.int64(0, 2)), condition->after);
+    }
+    throw ConcurrencyError(std::string(stream), expected, current);
+}
+
+/// The end of an idempotent retry's check: its result, or `PostgresError` if the database reported stored ids
+/// that its lookup could not find.
+[[nodiscard]] inline AppendResult retry_outcome(std::optional<AppendResult> stored, std::string_view stream) {
+    if (stored) return *stored;
+    throw PostgresError({}, "append to stream '" + std::string(stream) +
+                                "': the database reported stored event ids that cannot be found");
+}
+
+/// The lookup of the stored rows of a batch's ids: an unnamed statement, planned at each call for the table as
+/// it is now (a prepared one keeps the plan it got first, and on a table that was empty then, that is a
+/// sequential scan; a retry is rare, and planning costs less than a round trip). See docs/stores.md, "Index
+/// probes only".
+[[nodiscard]] inline Statement stored_rows_statement(std::span<const Uuid> event_ids) {
+    std::vector<std::string> ids;
+    for (const Uuid& id : event_ids) ids.push_back(uuid_binary(id.bytes()));
+    Params params;
+    params.add_array(uuid_oid, ids);
+    return Statement{{},
+                     "SELECT event_id::text, stream_id, version, position, type, schema_version, "
+                     "payload::text FROM events WHERE event_id = ANY ($1)",
+                     {uuid_array_oid},
+                     std::move(params),
+                     "look up the stored events of a retry"};
+}
+
+/// The rows `stored_rows_statement` found: `rows[i]` that of `event_ids[i]`, or nothing.
+[[nodiscard]] inline std::vector<std::optional<durable::StoredEventRow>> stored_rows(const Result& r,
+                                                                                     std::span<const Uuid> event_ids) {
+    std::vector<std::optional<durable::StoredEventRow>> rows(event_ids.size());
+    for (int row = 0; row < r.rows(); ++row) {
+        const auto id = r.text(row, 0);
+        for (std::size_t i = 0; i < event_ids.size(); ++i) {
+            if (event_ids[i].to_string() != id) continue;
+            rows[i] = durable::StoredEventRow{std::string(r.text(row, 1)),
+                                              static_cast<stream_version_t>(r.int64(row, 2)),
+                                              static_cast<position_t>(r.int64(row, 3)),
+                                              std::string(r.text(row, 4)),
+                                              static_cast<std::uint32_t>(r.int64(row, 5)),
+                                              std::string(r.text(row, 6))};
+        }
+    }
+    return rows;
+}
+
+/// The stream's life in one statement (one snapshot): its stored events' first and last versions and its row in
+/// orchestrix_streams (`stream_info` reads the result).
+[[nodiscard]] inline Statement stream_info_statement(std::string_view stream) {
+    Params params;
+    params.add_text(stream);
+    return prepared("orchestrix_stream_info",
+                    "SELECT (SELECT e.version FROM events e WHERE e.stream_id = $1 ORDER BY e.version LIMIT 1), "
+                    "(SELECT e.version FROM events e WHERE e.stream_id = $1 ORDER BY e.version DESC LIMIT 1), "
+                    "s.version, s.start_version, s.status, s.recreation "
+                    "FROM (SELECT) AS one LEFT JOIN orchestrix_streams s ON s.stream_id = $1",
+                    {text_oid}, std::move(params));
+}
+
+[[nodiscard]] inline StreamInfo stream_info(const Result& r) {
+    StreamInfo info;
+    const bool has_events = !r.is_null(0, 1);
+    const auto last = has_events ? static_cast<stream_version_t>(r.int64(0, 1)) : stream_version_t{0};
+    info.version = last;
+    if (!r.is_null(0, 2)) {
+        info.version = std::max(last, static_cast<stream_version_t>(r.int64(0, 2)));
+        info.start_version = static_cast<stream_version_t>(r.int64(0, 3));
+        const auto status = r.int64(0, 4);
+        info.status = status == 2   ? StreamStatus::tombstoned
+                      : status == 1 ? StreamStatus::deleted
+                                    : StreamStatus::active;
+        info.recreation = r.int64(0, 5) == 1 ? Recreation::on_no_stream : Recreation::on_append;
+    }
+    info.first_version = has_events ? static_cast<stream_version_t>(r.int64(0, 0)) : info.version + 1;
+    return info;
+}
+
+/// The stream's current version (0 if it does not exist, or is deleted or tombstoned): one row, one column.
+[[nodiscard]] inline Statement stream_version_statement(std::string_view stream) {
+    Params params;
+    params.add_text(stream);
+    return prepared("orchestrix_stream_version",
+                    "SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = $1), "
+                    "(SELECT CASE WHEN s.status = 0 THEN s.version ELSE 0 END FROM orchestrix_streams s "
+                    "WHERE s.stream_id = $1), 0)",
+                    {text_oid}, std::move(params));
+}
+
+/// The global position of the last committed event (0 if none), as the appends see it: one row, one column.
+inline constexpr const char* head_sql =
+    "SELECT greatest((SELECT max(position) FROM events), (SELECT position FROM orchestrix_head WHERE one), 0)";
+
+/// Events of `stream` from `from_version` on, at most `max_count`, in `row_columns` (`row_view` reads a row).
+[[nodiscard]] inline Statement read_stream_statement(std::string_view stream, stream_version_t from_version,
+                                                     std::uint64_t max_count) {
+    Params params;
+    params.add_text(stream).add_int8(clamp(from_version)).add_int8(clamp(max_count));
+    return prepared("orchestrix_read_stream",
+                    std::string("SELECT ") + row_columns +
+                        " FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3",
+                    {text_oid, int8_oid, int8_oid}, std::move(params));
+}
+
+/// Events of every stream from `from_position` on, at most `max_count`, in `row_columns`.
+[[nodiscard]] inline Statement read_all_statement(position_t from_position, std::uint64_t max_count) {
+    Params params;
+    params.add_int8(clamp(from_position)).add_int8(clamp(max_count));
+    return prepared("orchestrix_read_all",
+                    std::string("SELECT ") + row_columns +
+                        " FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
+                    {int8_oid, int8_oid}, std::move(params));
+}
+
+/// A damaged schema_version column, as `row_view` reports it.
+inline constexpr durable::ColumnDamage bad_schema_version{"schema_version", "is not a positive 32-bit integer"};
+
+/// Row `row` of a read in `row_columns`, as it is stored; `schema_ok` turns false if a number column is damaged
+/// (the row is then reported with `bad_schema_version`).
+[[nodiscard]] inline RawRecordedEventView row_view(const Result& r, int row, bool& schema_ok) {
+    bool ok = true;
+    RawRecordedEventView raw;
+    raw.position = static_cast<position_t>(r.int64(row, 0, ok));
+    raw.stream_id = r.text(row, 1);
+    raw.version = static_cast<stream_version_t>(r.int64(row, 2, ok));
+    raw.event_id = r.text(row, 3);
+    raw.type = r.text(row, 4);
+    const std::int64_t schema = r.int64(row, 5, ok);
+    raw.payload = r.text(row, 6);
+    raw.metadata = r.text(row, 7);
+    raw.recorded_at = durable::from_micros(r.int64(row, 8, ok));
+    schema_ok = ok && schema >= 1 && schema <= std::numeric_limits<std::uint32_t>::max();
+    if (schema_ok) raw.schema_version = static_cast<std::uint32_t>(schema);
+    return raw;
+}
+
 } // namespace detail::postgres
 
 /// Waits for appends to commit, on its own connection: what wakes a live subscription instead of polling.
@@ -374,15 +612,9 @@ public:
     /// stream whose events were all truncated away keeps its version.
     [[nodiscard]] stream_version_t stream_version(std::string_view stream) const {
         if (!detail::is_valid_stream_id(stream)) return 0;
-        detail::postgres::Params params;
-        params.add_text(stream);
         auto c = pool_.acquire();
-        c->prepare("orchestrix_stream_version",
-                   "SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = $1), "
-                   "(SELECT CASE WHEN s.status = 0 THEN s.version ELSE 0 END FROM orchestrix_streams s "
-                   "WHERE s.stream_id = $1), 0)",
-                   {detail::postgres::text_oid});
-        return static_cast<stream_version_t>(c->run("orchestrix_stream_version", params).int64(0, 0));
+        return static_cast<stream_version_t>(
+            detail::postgres::run(*c, detail::postgres::stream_version_statement(stream)).int64(0, 0));
     }
 
     /// Deletes `stream` (`lifecycle_event_store`): under the lock the appends take, in one transaction, checks
@@ -510,10 +742,7 @@ public:
     /// The global position of the last committed event: 0 if the store is empty.
     [[nodiscard]] position_t head_position() const {
         auto c = pool_.acquire();
-        return static_cast<position_t>(c->exec("SELECT greatest((SELECT max(position) FROM events), "
-                                               "(SELECT position FROM orchestrix_head WHERE one), 0)",
-                                               "read the head")
-                                           .int64(0, 0));
+        return static_cast<position_t>(c->exec(detail::postgres::head_sql, "read the head").int64(0, 0));
     }
 
     /// A listener on its own connection that wakes when appends commit.
@@ -551,31 +780,7 @@ private:
     // The stream's life in one statement (one snapshot): its stored events' first and last versions and its
     // row in orchestrix_streams.
     static StreamInfo load_info(detail::postgres::Connection& c, std::string_view stream) {
-        namespace pg = detail::postgres;
-        pg::Params params;
-        params.add_text(stream);
-        c.prepare("orchestrix_stream_info",
-                  "SELECT (SELECT e.version FROM events e WHERE e.stream_id = $1 ORDER BY e.version LIMIT 1), "
-                  "(SELECT e.version FROM events e WHERE e.stream_id = $1 ORDER BY e.version DESC LIMIT 1), "
-                  "s.version, s.start_version, s.status, s.recreation "
-                  "FROM (SELECT) AS one LEFT JOIN orchestrix_streams s ON s.stream_id = $1",
-                  {pg::text_oid});
-        const pg::Result r = c.run("orchestrix_stream_info", params);
-        StreamInfo info;
-        const bool has_events = !r.is_null(0, 1);
-        const auto last = has_events ? static_cast<stream_version_t>(r.int64(0, 1)) : stream_version_t{0};
-        info.version = last;
-        if (!r.is_null(0, 2)) {
-            info.version = std::max(last, static_cast<stream_version_t>(r.int64(0, 2)));
-            info.start_version = static_cast<stream_version_t>(r.int64(0, 3));
-            const auto status = r.int64(0, 4);
-            info.status = status == 2   ? StreamStatus::tombstoned
-                          : status == 1 ? StreamStatus::deleted
-                                        : StreamStatus::active;
-            info.recreation = r.int64(0, 5) == 1 ? Recreation::on_no_stream : Recreation::on_append;
-        }
-        info.first_version = has_events ? static_cast<stream_version_t>(r.int64(0, 0)) : info.version + 1;
-        return info;
+        return detail::postgres::stream_info(detail::postgres::run(c, detail::postgres::stream_info_statement(stream)));
     }
 
     // Records `info` as the stream's life, adding `removed` to its count of removed events.
@@ -660,74 +865,16 @@ private:
                              const durable::PreparedBatch& batch, ExpectedVersion expected,
                              const AppendCondition* condition, Retry&& retry) {
         namespace pg = detail::postgres;
-        const std::vector<SerializedEvent>& encoded = batch.encoded;
         if (event_ids.empty()) return AppendResult{stream_version(stream), 0, 0, false};
-
-        std::vector<std::string> ids, types, versions, payloads, metadata;
-        for (std::size_t i = 0; i < event_ids.size(); ++i) {
-            ids.push_back(pg::uuid_binary(event_ids[i].bytes()));
-            types.push_back(encoded[i].type);
-            versions.push_back(pg::Params::big_endian(encoded[i].schema_version));
-            payloads.push_back(encoded[i].payload);
-            metadata.push_back(encoded[i].metadata);
-        }
-        pg::Params params;
-        params.add_text(stream).add_int4(pg::kind_code(expected)).add_int8(static_cast<std::int64_t>(expected.value()));
-        params.add_array(pg::uuid_oid, ids).add_array(pg::text_oid, types).add_array(pg::int4_oid, versions);
-        params.add_array(pg::text_oid, payloads).add_array(pg::text_oid, metadata);
-
+        const pg::Statement append = pg::append_statement<Events>(stream, event_ids, batch, expected, condition);
         auto c = pool_.acquire();
-        pg::Result r;
-        if constexpr (tagged_event_variant<Events>) {
-            std::vector<std::string> tags, tag_events;
-            for (std::size_t i = 0; i < batch.tags.size(); ++i) {
-                for (const std::string& tag : batch.tags[i]) {
-                    tags.push_back(tag);
-                    tag_events.push_back(pg::Params::big_endian(static_cast<std::uint32_t>(i + 1)));
-                }
-            }
-            durable::QuerySql check;
-            if (condition != nullptr) {
-                check = durable::query_first_match_sql(condition->fail_if_events_match, durable::SqlDialect::postgres);
-            }
-            params.add_array(pg::text_oid, tags).add_array(pg::int4_oid, tag_events).add_text(check.sql);
-            params.add_int8(pg::clamp(condition != nullptr ? condition->after.value_or(0) : 0));
-            params.add_array(pg::text_oid, check.values);
-            c->prepare("orchestrix_append_tagged",
-                       "SELECT * FROM orchestrix_append_tagged($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                       {pg::text_oid, pg::int4_oid, pg::int8_oid, pg::uuid_array_oid, pg::text_array_oid,
-                        pg::int4_array_oid, pg::text_array_oid, pg::text_array_oid, pg::text_array_oid,
-                        pg::int4_array_oid, pg::text_oid, pg::int8_oid, pg::text_array_oid});
-            r = c->run("orchestrix_append_tagged", params);
-        } else {
-            c->prepare("orchestrix_append", "SELECT * FROM orchestrix_append($1, $2, $3, $4, $5, $6, $7, $8)",
-                       {pg::text_oid, pg::int4_oid, pg::int8_oid, pg::uuid_array_oid, pg::text_array_oid,
-                        pg::int4_array_oid, pg::text_array_oid, pg::text_array_oid});
-            r = c->run("orchestrix_append", params);
-        }
-        const auto status = r.int64(0, 0);
-        const auto current = static_cast<stream_version_t>(r.int64(0, 1));
-        if (status == 0) {
-            return AppendResult{current, static_cast<position_t>(r.int64(0, 2)), static_cast<position_t>(r.int64(0, 3)),
-                                true};
-        }
-        if (status == 2) {
-            const auto start_of_life = [&] { return load_info(*c, stream).start_version; };
-            if (auto stored = retry(std::span<const std::optional<durable::StoredEventRow>>(stored_rows(*c, event_ids)),
-                                    current, start_of_life)) {
-                return *stored;
-            }
-            throw PostgresError({}, "append to stream '" + std::string(stream) +
-                                        "': the database reported stored event ids that cannot be found");
-        }
-        if (status == 3)
-            detail::validate_growth(stream, current, static_cast<position_t>(r.int64(0, 2)), event_ids.size());
-        if (status == 5) throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::tombstoned);
-        if (status == 6) throw StreamDeletedError(std::string(stream), StreamDeletedError::Reason::deleted);
-        if (status == 4 && condition != nullptr) {
-            throw AppendConditionError(std::string(stream), static_cast<position_t>(r.int64(0, 2)), condition->after);
-        }
-        throw ConcurrencyError(std::string(stream), expected, current);
+        const pg::Result r = pg::run(*c, append);
+        if (auto written = pg::append_outcome(r, stream, event_ids.size(), expected, condition)) return *written;
+        const auto start_of_life = [&] { return load_info(*c, stream).start_version; };
+        const auto stored = pg::stored_rows(pg::run(*c, pg::stored_rows_statement(event_ids)), event_ids);
+        return pg::retry_outcome(retry(std::span<const std::optional<durable::StoredEventRow>>(stored),
+                                       pg::append_current(r), start_of_life),
+                                 stream);
     }
 
     template <class Visitor>
@@ -758,79 +905,24 @@ private:
     std::uint64_t visit_stream_rows(std::string_view stream, stream_version_t from_version, std::uint64_t max_count,
                                     Visitor& visitor) const {
         namespace pg = detail::postgres;
-        pg::Params params;
-        params.add_text(stream).add_int8(pg::clamp(from_version)).add_int8(pg::clamp(max_count));
         auto c = pool_.acquire();
-        c->prepare("orchestrix_read_stream",
-                   std::string("SELECT ") + pg::row_columns +
-                       " FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3",
-                   {pg::text_oid, pg::int8_oid, pg::int8_oid});
-        return visit_rows(c->run("orchestrix_read_stream", params), visitor);
+        return visit_rows(pg::run(*c, pg::read_stream_statement(stream, from_version, max_count)), visitor);
     }
 
     template <class Visitor>
     std::uint64_t visit_all_rows(position_t from_position, std::uint64_t max_count, Visitor& visitor) const {
         namespace pg = detail::postgres;
-        pg::Params params;
-        params.add_int8(pg::clamp(from_position)).add_int8(pg::clamp(max_count));
         auto c = pool_.acquire();
-        c->prepare("orchestrix_read_all",
-                   std::string("SELECT ") + pg::row_columns +
-                       " FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
-                   {pg::int8_oid, pg::int8_oid});
-        return visit_rows(c->run("orchestrix_read_all", params), visitor);
-    }
-
-    // The stored rows of the batch's ids (`rows[i]` that of `event_ids[i]`, or nothing).
-    std::vector<std::optional<durable::StoredEventRow>> stored_rows(detail::postgres::Connection& c,
-                                                                    std::span<const Uuid> event_ids) const {
-        namespace pg = detail::postgres;
-        std::vector<std::string> ids;
-        for (const Uuid& id : event_ids) ids.push_back(pg::uuid_binary(id.bytes()));
-        pg::Params params;
-        params.add_array(pg::uuid_oid, ids);
-        // An unnamed statement, planned at each call for the table as it is now: a prepared one keeps the plan
-        // it got first, and on a table that was empty then, that is a sequential scan (a retry is rare, and
-        // planning costs less than a round trip). See docs/stores.md, "Index probes only".
-        const pg::Result r =
-            c.run_unprepared("SELECT event_id::text, stream_id, version, position, type, schema_version, "
-                             "payload::text FROM events WHERE event_id = ANY ($1)",
-                             params, {pg::uuid_array_oid}, "look up the stored events of a retry");
-        std::vector<std::optional<durable::StoredEventRow>> rows(event_ids.size());
-        for (int row = 0; row < r.rows(); ++row) {
-            const auto id = r.text(row, 0);
-            for (std::size_t i = 0; i < event_ids.size(); ++i) {
-                if (event_ids[i].to_string() != id) continue;
-                rows[i] = durable::StoredEventRow{std::string(r.text(row, 1)),
-                                                  static_cast<stream_version_t>(r.int64(row, 2)),
-                                                  static_cast<position_t>(r.int64(row, 3)),
-                                                  std::string(r.text(row, 4)),
-                                                  static_cast<std::uint32_t>(r.int64(row, 5)),
-                                                  std::string(r.text(row, 6))};
-            }
-        }
-        return rows;
+        return visit_rows(pg::run(*c, pg::read_all_statement(from_position, max_count)), visitor);
     }
 
     template <class Visitor>
     std::uint64_t visit_rows(const detail::postgres::Result& r, Visitor& visitor) const {
         const int rows = r.rows();
-        static constexpr durable::ColumnDamage bad_schema{"schema_version", "is not a positive 32-bit integer"};
         for (int row = 0; row < rows; ++row) {
-            bool ok = true;
-            RawRecordedEventView raw;
-            raw.position = static_cast<position_t>(r.int64(row, 0, ok));
-            raw.stream_id = r.text(row, 1);
-            raw.version = static_cast<stream_version_t>(r.int64(row, 2, ok));
-            raw.event_id = r.text(row, 3);
-            raw.type = r.text(row, 4);
-            const std::int64_t schema = r.int64(row, 5, ok);
-            raw.payload = r.text(row, 6);
-            raw.metadata = r.text(row, 7);
-            raw.recorded_at = durable::from_micros(r.int64(row, 8, ok));
-            const bool schema_ok = ok && schema >= 1 && schema <= std::numeric_limits<std::uint32_t>::max();
-            if (schema_ok) raw.schema_version = static_cast<std::uint32_t>(schema);
-            this->visit_row(visitor, raw, schema_ok ? nullptr : &bad_schema);
+            bool schema_ok = true;
+            const RawRecordedEventView raw = detail::postgres::row_view(r, row, schema_ok);
+            this->visit_row(visitor, raw, schema_ok ? nullptr : &detail::postgres::bad_schema_version);
         }
         return static_cast<std::uint64_t>(rows);
     }

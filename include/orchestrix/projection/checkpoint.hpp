@@ -5,6 +5,7 @@
 
 #include <orchestrix/core/expected_version.hpp>
 #include <orchestrix/projection/errors.hpp>
+#include <orchestrix/projection/lease.hpp>
 #include <orchestrix/projection/options.hpp>
 
 #include <chrono>
@@ -124,12 +125,22 @@ concept dead_letter_store = checkpoint_store<C> &&
 /// (all or none). The read model is the handler's own: in memory nothing can roll it back, so a handler
 /// that throws must leave it unchanged (or be idempotent) for the in-memory projection to be exactly-once.
 /// Dead letters here have no stored form (`payload`, `metadata` and `schema_version` are empty).
+/// A handler can make its in-memory writes part of the transaction with `tx.on_commit(write)`.
+///
+/// Also a `lease_store` for partitioned projections whose runners are threads of one process: leases
+/// expire by `std::chrono::steady_clock`, and `check_lease` is checked at commit, with the moves.
 class InMemoryCheckpointStore {
 public:
     /// The checkpoint moves of one transaction, applied at commit.
     class Transaction {
     public:
         Transaction() = default;
+
+        /// Runs `write` when the transaction commits (in the order given, on the committing thread, under
+        /// the store's lock, so that writes of transactions are applied in their commit order; `write` must
+        /// not call the store), and not at all if it rolls back: how an in-memory read model commits with
+        /// the checkpoint.
+        void on_commit(std::function<void()> write) { on_commit_.push_back(std::move(write)); }
 
     private:
         friend class InMemoryCheckpointStore;
@@ -144,8 +155,16 @@ public:
             std::string name{};
             DeadLetter letter{}; // add: the letter; update: its position, error and failed_at
         };
+        struct LeaseCheck {
+            std::string projection{};
+            std::string runner{};
+            std::uint32_t partition = 0;
+            std::uint64_t token = 0;
+        };
         std::vector<Move> moves_;
         std::vector<DeadLetterChange> dead_letters_;
+        std::vector<LeaseCheck> leases_;
+        std::vector<std::function<void()>> on_commit_;
     };
     using transaction_type = Transaction;
     /// Nothing rolls a handler's in-memory writes back: projections commit event by event.
@@ -175,6 +194,115 @@ public:
         Transaction tx;
         std::invoke(body, tx);
         std::lock_guard lock(mutex_);
+        commit(tx);
+        for (auto& write : tx.on_commit_) write(); // under the lock: in commit order across threads
+    }
+
+    /// Records the partition count of `projection` if it has none; returns the count it has.
+    std::uint32_t register_partitions(std::string_view projection, std::uint32_t partitions) {
+        std::lock_guard lock(mutex_);
+        auto& p = partitioned_[std::string(projection)];
+        if (p.leases.empty()) p.leases.resize(partitions);
+        return static_cast<std::uint32_t>(p.leases.size());
+    }
+
+    /// Marks `runner` live for `ttl`; returns the live runners of `projection`.
+    std::uint32_t heartbeat(std::string_view projection, std::string_view runner, std::chrono::milliseconds ttl) {
+        std::lock_guard lock(mutex_);
+        const auto now = std::chrono::steady_clock::now();
+        auto& runners = partitioned_[std::string(projection)].runners;
+        runners.insert_or_assign(std::string(runner), now + ttl);
+        std::erase_if(runners, [&](const auto& r) { return r.second <= now; });
+        return static_cast<std::uint32_t>(runners.size());
+    }
+
+    /// Extends the leases `runner` owns by `ttl` from now; returns them.
+    std::vector<PartitionLease> renew_leases(std::string_view projection, std::string_view runner,
+                                             std::chrono::milliseconds ttl) {
+        std::lock_guard lock(mutex_);
+        std::vector<PartitionLease> out;
+        auto& leases = partitioned_[std::string(projection)].leases;
+        const auto now = std::chrono::steady_clock::now();
+        for (std::size_t i = 0; i < leases.size(); ++i) {
+            if (leases[i].owner != runner || leases[i].owner.empty()) continue;
+            leases[i].expires_at = now + ttl;
+            out.push_back({static_cast<std::uint32_t>(i), leases[i].token});
+        }
+        return out;
+    }
+
+    /// The partitions of `projection` nobody holds: free, or their lease expired.
+    std::vector<std::uint32_t> claimable_partitions(std::string_view projection) {
+        std::lock_guard lock(mutex_);
+        std::vector<std::uint32_t> out;
+        const auto& leases = partitioned_[std::string(projection)].leases;
+        const auto now = std::chrono::steady_clock::now();
+        for (std::size_t i = 0; i < leases.size(); ++i)
+            if (leases[i].claimable(now)) out.push_back(static_cast<std::uint32_t>(i));
+        return out;
+    }
+
+    /// Takes the lease of `partition` for `runner` if nobody holds it; returns its new token.
+    std::optional<std::uint64_t> claim_lease(std::string_view projection, std::uint32_t partition,
+                                             std::string_view runner, std::chrono::milliseconds ttl) {
+        std::lock_guard lock(mutex_);
+        auto& leases = partitioned_[std::string(projection)].leases;
+        const auto now = std::chrono::steady_clock::now();
+        if (partition >= leases.size() || !leases[partition].claimable(now)) return std::nullopt;
+        auto& lease = leases[partition];
+        lease.owner = std::string(runner);
+        lease.expires_at = now + ttl;
+        return ++lease.token;
+    }
+
+    /// Frees the lease of `partition` if `runner` holds it with `token`.
+    void release_lease(std::string_view projection, std::uint32_t partition, std::string_view runner,
+                       std::uint64_t token) {
+        std::lock_guard lock(mutex_);
+        auto& leases = partitioned_[std::string(projection)].leases;
+        if (partition >= leases.size() || leases[partition].owner != runner || leases[partition].token != token) return;
+        leases[partition].owner.clear();
+    }
+
+    /// Ends the heartbeat of `runner`.
+    void remove_runner(std::string_view projection, std::string_view runner) {
+        std::lock_guard lock(mutex_);
+        auto& runners = partitioned_[std::string(projection)].runners;
+        if (auto found = runners.find(runner); found != runners.end()) runners.erase(found);
+    }
+
+    /// In `tx`: at commit, `runner` must hold the unexpired lease of `partition` with `token`, or nothing
+    /// of `tx` is applied and `LeaseLostError` is thrown.
+    void check_lease(Transaction& tx, std::string_view projection, std::uint32_t partition, std::string_view runner,
+                     std::uint64_t token) {
+        tx.leases_.push_back({std::string(projection), std::string(runner), partition, token});
+    }
+
+private:
+    struct Lease {
+        std::string owner{}; // "" = free
+        std::uint64_t token = 0;
+        std::chrono::steady_clock::time_point expires_at{};
+        [[nodiscard]] bool claimable(std::chrono::steady_clock::time_point now) const {
+            return owner.empty() || expires_at <= now;
+        }
+    };
+    struct Partitioned {
+        std::vector<Lease> leases{};
+        std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> runners{};
+    };
+
+    // Called with mutex_ held: checks the leases and moves of `tx`, then applies it (all or none).
+    void commit(Transaction& tx) {
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto& l : tx.leases_) {
+            auto found = partitioned_.find(l.projection);
+            const bool held = found != partitioned_.end() && l.partition < found->second.leases.size() &&
+                              found->second.leases[l.partition].owner == l.runner &&
+                              found->second.leases[l.partition].token == l.token &&
+                              found->second.leases[l.partition].expires_at > now;
+            if (!held) throw LeaseLostError(l.projection, l.partition, l.runner, l.token);
+        }
         for (const auto& m : tx.moves_) { // check every move first: all or none
             if (!m.check) continue;
             auto found = checkpoints_.find(std::string_view(m.name));
@@ -185,6 +313,7 @@ public:
         for (auto& change : tx.dead_letters_) apply(change);
     }
 
+public:
     /// In `tx`, moves the checkpoint of `name` from `from` to `to` (checked at commit).
     void advance(Transaction& tx, std::string_view name, position_t from, position_t to) {
         tx.moves_.push_back({std::string(name), true, from, to});
@@ -299,6 +428,7 @@ private:
     mutable std::mutex mutex_;
     std::map<std::string, position_t, std::less<>> checkpoints_;
     std::map<std::string, std::map<position_t, DeadLetter>, std::less<>> dead_letters_;
+    std::map<std::string, Partitioned, std::less<>> partitioned_;
 };
 
 } // namespace orchestrix

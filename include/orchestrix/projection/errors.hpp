@@ -3,6 +3,7 @@
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/projection/options.hpp>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -41,6 +42,53 @@ private:
     std::string projection_;
     position_t expected_;
     position_t actual_;
+};
+
+/// A runner of a partitioned projection no longer holds the lease of a partition it was committing (the
+/// lease expired and another runner claimed it, or it was released): the transaction was rolled back and
+/// nothing of it was committed. The runner gives the partition up and goes on with the others.
+class LeaseLostError : public Error {
+public:
+    LeaseLostError(const std::string& projection, std::uint32_t partition, const std::string& runner,
+                   std::uint64_t token)
+        : Error("runner '" + runner + "' no longer holds the lease of partition " + std::to_string(partition) +
+                " of projection '" + projection + "' (token " + std::to_string(token) +
+                "): it expired or another runner claimed it"),
+          projection_(projection), runner_(runner), partition_(partition), token_(token) {}
+
+    [[nodiscard]] const std::string& projection() const noexcept { return projection_; }
+    [[nodiscard]] const std::string& runner() const noexcept { return runner_; }
+    [[nodiscard]] std::uint32_t partition() const noexcept { return partition_; }
+    [[nodiscard]] std::uint64_t token() const noexcept { return token_; }
+
+private:
+    std::string projection_;
+    std::string runner_;
+    std::uint32_t partition_;
+    std::uint64_t token_;
+};
+
+/// A runner of a partitioned projection was started with another partition count than the one the
+/// projection was created with (kept in the checkpoint store). Changing the count would move events to
+/// other partitions: rebuild the projection under a new name instead.
+class PartitionCountMismatchError : public Error {
+public:
+    PartitionCountMismatchError(const std::string& projection, std::uint32_t stored, std::uint32_t requested)
+        : Error("partitioned projection '" + projection + "' has " + std::to_string(stored) +
+                " partitions, but this runner was started with " + std::to_string(requested) +
+                ": start every runner with the same count, or rebuild the projection under a new name"),
+          projection_(projection), stored_(stored), requested_(requested) {}
+
+    [[nodiscard]] const std::string& projection() const noexcept { return projection_; }
+    /// The count the projection was created with.
+    [[nodiscard]] std::uint32_t stored() const noexcept { return stored_; }
+    /// The count this runner asked for.
+    [[nodiscard]] std::uint32_t requested() const noexcept { return requested_; }
+
+private:
+    std::string projection_;
+    std::uint32_t stored_;
+    std::uint32_t requested_;
 };
 
 } // namespace orchestrix

@@ -8,6 +8,7 @@
 #include <orchestrix/core/observer.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
 #include <orchestrix/projection/errors.hpp>
+#include <orchestrix/projection/lease.hpp>
 #include <orchestrix/projection/options.hpp>
 
 #include <algorithm>
@@ -65,6 +66,76 @@ inline std::string exception_message(const std::exception_ptr& e) {
     }
 }
 
+// Calls `options.on_error(failure, action)`, if set; what it throws is swallowed (a reporting callback
+// must not change the outcome).
+inline void call_on_error(const ProjectionOptions& options, const EventFailure& failure, FailureAction action) {
+    if (!options.on_error) return;
+    try {
+        options.on_error(failure, action);
+    } catch (...) { // NOLINT(bugprone-empty-catch): see above
+    }
+}
+
+// Waits `duration`, or until `stop` is requested.
+inline void pause_for(std::mutex& mutex, std::condition_variable_any& wake, std::stop_token stop,
+                      std::chrono::milliseconds duration) {
+    if (duration.count() <= 0) return;
+    std::unique_lock lock(mutex);
+    wake.wait_for(lock, stop, duration, [] { return false; });
+}
+
+// The failure of the handler on event `e` after `attempts` attempts, the last of which threw `error`.
+template <class Recorded>
+EventFailure failure_of(const Recorded& e, std::exception_ptr error, std::uint32_t attempts) {
+    EventFailure failure;
+    failure.position = e.position;
+    failure.stream_id = e.stream_id;
+    failure.version = e.version;
+    failure.type = std::string(e.type());
+    failure.event_id = e.metadata.event_id;
+    failure.error = exception_message(error);
+    failure.attempts = attempts;
+    failure.exception = std::move(error);
+    return failure;
+}
+
+// The dead letter of a skipped event: what `failure` says, with the event as it is stored when the store
+// can read it raw (only worked out for a checkpoint store that keeps dead letters).
+template <class Checkpoints, class Store>
+DeadLetter dead_letter_of(const Store& store, const EventFailure& failure) {
+    DeadLetter letter;
+    if constexpr (dead_letter_store<Checkpoints>) {
+        letter.position = failure.position;
+        letter.stream_id = failure.stream_id;
+        letter.version = failure.version;
+        if (!failure.event_id.is_nil()) letter.event_id = failure.event_id.to_string();
+        letter.type = failure.type;
+        letter.error = failure.error;
+        letter.attempts = std::max<std::uint32_t>(failure.attempts, 1); // an undecodable event: one read
+        letter.failed_at = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+        std::optional<RawRecordedEvent> raw = failure.raw;
+        if constexpr (raw_readable_store<Store>) {
+            if (!raw) {
+                try {
+                    raw = store.read_raw(failure.position);
+                } catch (...) { // NOLINT(bugprone-empty-catch): kept without its stored form
+                }
+            }
+        }
+        if (raw) {
+            letter.event_id = raw->event_id;
+            letter.type = raw->type;
+            letter.schema_version = raw->schema_version;
+            letter.payload = raw->payload;
+            letter.metadata = raw->metadata;
+        }
+    } else {
+        (void)store;
+        (void)failure;
+    }
+    return letter;
+}
+
 } // namespace detail
 
 /// Runs a projection: reads the store's events in global order after its checkpoint, calls the handler
@@ -108,6 +179,11 @@ public:
         : name_(std::move(name)), store_(&store), checkpoints_(&checkpoints), options_(std::move(options)),
           handler_(wrap(std::move(handler))) {
         if (name_.empty()) throw InvalidArgumentError("name", "a projection needs a non-empty name");
+        if (name_.find(partition_separator) != std::string::npos) {
+            throw InvalidArgumentError("name", "projection name '" + name_ + "' contains '" +
+                                                   std::string(1, partition_separator) +
+                                                   "', which only the checkpoints of partitioned projections use");
+        }
         if (options_.batch_size == 0) options_.batch_size = 1;
         if (options_.observer != nullptr) span_name_ = "orchestrix.projection " + name_;
         checkpoint_ = checkpoints_->load(name_);
@@ -339,9 +415,7 @@ private:
     }
 
     void pause(std::stop_token stop, std::chrono::milliseconds duration) {
-        if (duration.count() <= 0) return;
-        std::unique_lock lock(pause_mutex_);
-        pause_.wait_for(lock, stop, duration, [] { return false; });
+        detail::pause_for(pause_mutex_, pause_, stop, duration);
     }
 
     void advanced_to(position_t position) {
@@ -369,22 +443,11 @@ private:
     void report(const EventFailure& failure, FailureAction action) const {
         if (options_.observer != nullptr) [[unlikely]]
             observe_failure(failure, action);
-        if (!options_.on_error) return;
-        try {
-            options_.on_error(failure, action);
-        } catch (...) { // NOLINT(bugprone-empty-catch): a reporting callback must not change the outcome
-        }
+        detail::call_on_error(options_, failure, action);
     }
 
     static EventFailure failure_of(const recorded_type& e, std::exception_ptr error, std::uint32_t attempts) {
-        return EventFailure{e.position,
-                            e.stream_id,
-                            e.version,
-                            std::string(e.type()),
-                            e.metadata.event_id,
-                            detail::exception_message(error),
-                            attempts,
-                            std::move(error)};
+        return detail::failure_of(e, std::move(error), attempts);
     }
 
     // The store or the checkpoint store failed (not the handler): retried with the policy's backoff, then
@@ -546,40 +609,9 @@ private:
         return true;
     }
 
-    // The dead letter of a skipped event: what `failure` says, with the event as it is stored when the
-    // store can read it raw (only worked out for a checkpoint store that keeps dead letters).
+    // The dead letter of a skipped event (see `detail::dead_letter_of`).
     DeadLetter dead_letter_of(const EventFailure& failure) const {
-        DeadLetter letter;
-        if constexpr (dead_letter_store<Checkpoints>) {
-            letter.position = failure.position;
-            letter.stream_id = failure.stream_id;
-            letter.version = failure.version;
-            if (!failure.event_id.is_nil()) letter.event_id = failure.event_id.to_string();
-            letter.type = failure.type;
-            letter.error = failure.error;
-            letter.attempts = std::max<std::uint32_t>(failure.attempts, 1); // an undecodable event: one read
-            letter.failed_at =
-                std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-            std::optional<RawRecordedEvent> raw = failure.raw;
-            if constexpr (detail::raw_readable_store<Store>) {
-                if (!raw) {
-                    try {
-                        raw = store_->read_raw(failure.position);
-                    } catch (...) { // NOLINT(bugprone-empty-catch): kept without its stored form
-                    }
-                }
-            }
-            if (raw) {
-                letter.event_id = raw->event_id;
-                letter.type = raw->type;
-                letter.schema_version = raw->schema_version;
-                letter.payload = raw->payload;
-                letter.metadata = raw->metadata;
-            }
-        } else {
-            (void)failure;
-        }
-        return letter;
+        return detail::dead_letter_of<Checkpoints>(*store_, failure);
     }
 
     enum class RetryOutcome : std::uint8_t { succeeded, failed, gone };

@@ -146,6 +146,20 @@ private:
     std::map<Key, std::chrono::system_clock::time_point> deadlines_;
 };
 
+namespace diagnostic {
+
+/// What a saga lacks (see namespace diagnostic in core/message.hpp).
+template <class Saga>
+struct in_saga {
+    template <class Event>
+    struct write_void_apply_taking; // void apply(const Event&) { ... }, one per event of the saga's variant
+};
+
+template <class...>
+inline constexpr bool saga_can_apply = false;
+
+} // namespace diagnostic
+
 namespace detail {
 
 template <class V>
@@ -153,15 +167,6 @@ struct saga_event_variant;
 template <class... Es>
 struct saga_event_variant<std::variant<Es...>> {
     using type = saga_events<Es...>;
-};
-
-// Instantiated only when a saga lacks `apply` for one of its own events.
-template <class SagaType, class Event>
-struct saga_missing_apply {
-    static_assert(always_false<Event>,
-                  "orchestrix::Saga: the saga (named as 'SagaType' in the instantiation above) has no `void "
-                  "apply(const Event&)` for one of its own event types (named as 'Event'): add one, or remove "
-                  "the event from the saga's std::variant");
 };
 
 template <class E>
@@ -335,15 +340,26 @@ private:
         std::vector<DeadlineOp> deadline_ops;
     };
 
-    // Checks, where Derived is complete, that each of the saga's own events has an `apply`.
-    template <class... Es>
-    static constexpr void check_applies(std::variant<Es...>*) noexcept {
-        (check_apply<Es>(), ...);
-    }
+    // Checks, where Derived is complete, that each of the saga's own events has an `apply`; the first one
+    // without gets one error naming it. SagaRunner takes its address, so that the check runs near the call.
     template <class E>
-    static constexpr void check_apply() noexcept {
-        if constexpr (!requires(Derived & d, const E& e) { d.apply(e); }) {
-            (void)sizeof(detail::saga_missing_apply<Derived, E>);
+    static constexpr bool applies = requires(Derived& d, const E& e) {
+        d.apply(e);
+    };
+    template <class... Es>
+    static void check_applies(std::variant<Es...>*) noexcept {
+        constexpr bool has[] = {applies<Es>...};
+        constexpr std::size_t first_missing = [&] {
+            std::size_t i = 0;
+            while (i < sizeof...(Es) && has[i]) ++i;
+            return i;
+        }();
+        if constexpr (first_missing < sizeof...(Es)) {
+            using E = std::variant_alternative_t<first_missing, std::variant<Es...>>;
+            (void)sizeof(typename diagnostic::in_saga<Derived>::template write_void_apply_taking<const E&>);
+            static_assert(diagnostic::saga_can_apply<Derived, E>,
+                          "orchestrix::Saga: the saga has no `void apply(const Event&)` (public) for one of its own "
+                          "event types: add one, or remove the event from the saga's std::variant");
         }
     }
 
@@ -551,6 +567,9 @@ class SagaRunner {
     static_assert(std::is_same_v<typename SagaStore::event_type, typename SagaType::event_type>,
                   "orchestrix::SagaRunner: the saga store must hold the saga's events: an event store of "
                   "SagaType::event_type (e.g. InMemoryEventStore<Transfer::event_type>)");
+    // Each of the saga's own events has an `apply` (an error naming the first without).
+    static_assert(static_cast<void (*)(typename SagaType::own_event_type*) noexcept>(&SagaType::check_applies) !=
+                  nullptr);
 
 public:
     using saga_type = SagaType;

@@ -8,6 +8,7 @@
 #include <orchestrix/durable/store_base.hpp>
 #include <orchestrix/projection/checkpoint.hpp>
 #include <orchestrix/projection/errors.hpp>
+#include <orchestrix/projection/lease.hpp>
 #include <orchestrix/projection/options.hpp>
 #include <orchestrix/sqlite/connection.hpp>
 #include <orchestrix/sqlite/event_store.hpp>
@@ -141,6 +142,11 @@ private:
 /// (`BEGIN IMMEDIATE`) on its own connection. Also a `dead_letter_store`, in the table
 /// `orchestrix_dead_letters` (docs/operations.md, "Dead letters"). A projection's read-model tables belong in the same
 /// file, written through the `SqliteTransaction` the handler gets, so they commit with the checkpoint.
+///
+/// Also a `lease_store` for partitioned projections run by several processes on this machine, in the
+/// tables `orchestrix_partitioned_projections`, `orchestrix_partition_leases` and
+/// `orchestrix_projection_runners` (created by the first `register_partitions`); lease times are this
+/// machine's clock (`std::chrono::system_clock`, microseconds since 1970).
 ///
 /// Thread-safe: one connection behind a mutex (a transaction holds it until it ends, so a handler must not
 /// call `load`, `save` or `read` of the same store). Other processes may use the file: SQLite's write lock,
@@ -307,10 +313,147 @@ public:
         return found;
     }
 
+    /// Records the partition count of `projection` if it has none (creating the lease tables first);
+    /// returns the count it has.
+    std::uint32_t register_partitions(std::string_view projection, std::uint32_t partitions) {
+        std::int64_t stored = 0;
+        transact([&](SqliteTransaction& tx) {
+            tx.exec("CREATE TABLE IF NOT EXISTS orchestrix_partitioned_projections (projection TEXT PRIMARY KEY, "
+                    "partitions INTEGER NOT NULL)");
+            tx.exec("CREATE TABLE IF NOT EXISTS orchestrix_partition_leases (projection TEXT NOT NULL, "
+                    "partition_no INTEGER NOT NULL, owner TEXT, token INTEGER NOT NULL DEFAULT 0, "
+                    "expires_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (projection, partition_no)) WITHOUT ROWID");
+            tx.exec(
+                "CREATE TABLE IF NOT EXISTS orchestrix_projection_runners (projection TEXT NOT NULL, "
+                "runner TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (projection, runner)) WITHOUT ROWID");
+            tx.run("INSERT INTO orchestrix_partitioned_projections (projection, partitions) VALUES (?1, ?2) "
+                   "ON CONFLICT (projection) DO NOTHING",
+                   projection, partitions);
+            stored = tx.query_int64("SELECT partitions FROM orchestrix_partitioned_projections WHERE projection = ?1",
+                                    projection)
+                         .value_or(0);
+            if (stored != static_cast<std::int64_t>(partitions)) return;
+            for (std::uint32_t p = 0; p < partitions; ++p) {
+                tx.run("INSERT INTO orchestrix_partition_leases (projection, partition_no) VALUES (?1, ?2) "
+                       "ON CONFLICT (projection, partition_no) DO NOTHING",
+                       projection, p);
+            }
+        });
+        return static_cast<std::uint32_t>(stored);
+    }
+
+    /// Marks `runner` live for `ttl`; returns the live runners of `projection`.
+    std::uint32_t heartbeat(std::string_view projection, std::string_view runner, std::chrono::milliseconds ttl) {
+        std::int64_t live = 0;
+        transact([&](SqliteTransaction& tx) {
+            const std::int64_t now = now_micros();
+            tx.run("INSERT INTO orchestrix_projection_runners (projection, runner, expires_at) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT (projection, runner) DO UPDATE SET expires_at = excluded.expires_at",
+                   projection, runner, now + micros(ttl));
+            tx.run("DELETE FROM orchestrix_projection_runners WHERE projection = ?1 AND expires_at <= ?2", projection,
+                   now);
+            live =
+                tx.query_int64("SELECT count(*) FROM orchestrix_projection_runners WHERE projection = ?1", projection)
+                    .value_or(0);
+        });
+        return static_cast<std::uint32_t>(live);
+    }
+
+    /// Extends the leases `runner` owns by `ttl` from now; returns them.
+    std::vector<PartitionLease> renew_leases(std::string_view projection, std::string_view runner,
+                                             std::chrono::milliseconds ttl) {
+        std::vector<PartitionLease> out;
+        transact([&](SqliteTransaction& tx) {
+            out.clear();
+            tx.run("UPDATE orchestrix_partition_leases SET expires_at = ?3 WHERE projection = ?1 AND owner = ?2",
+                   projection, runner, now_micros() + micros(ttl));
+            tx.for_each(
+                "SELECT partition_no, token FROM orchestrix_partition_leases WHERE projection = ?1 AND owner = ?2 "
+                "ORDER BY partition_no",
+                [&](const detail::sqlite::Statement& row) {
+                    out.push_back({static_cast<std::uint32_t>(row.int64(0)), static_cast<std::uint64_t>(row.int64(1))});
+                },
+                projection, runner);
+        });
+        return out;
+    }
+
+    /// The partitions of `projection` nobody holds: free, or their lease expired.
+    std::vector<std::uint32_t> claimable_partitions(std::string_view projection) {
+        std::lock_guard lock(mutex_);
+        SqliteTransaction tx(*this);
+        std::vector<std::uint32_t> out;
+        tx.for_each(
+            "SELECT partition_no FROM orchestrix_partition_leases WHERE projection = ?1 AND "
+            "(owner IS NULL OR expires_at <= ?2) ORDER BY partition_no",
+            [&](const detail::sqlite::Statement& row) { out.push_back(static_cast<std::uint32_t>(row.int64(0))); },
+            projection, now_micros());
+        return out;
+    }
+
+    /// Takes the lease of `partition` for `runner` if nobody holds it; returns its new token.
+    std::optional<std::uint64_t> claim_lease(std::string_view projection, std::uint32_t partition,
+                                             std::string_view runner, std::chrono::milliseconds ttl) {
+        std::optional<std::uint64_t> token;
+        transact([&](SqliteTransaction& tx) {
+            const std::int64_t now = now_micros();
+            if (tx.run("UPDATE orchestrix_partition_leases SET owner = ?3, token = token + 1, expires_at = ?4 "
+                       "WHERE projection = ?1 AND partition_no = ?2 AND (owner IS NULL OR expires_at <= ?5)",
+                       projection, partition, runner, now + micros(ttl), now) != 1) {
+                return;
+            }
+            token = static_cast<std::uint64_t>(
+                tx.query_int64("SELECT token FROM orchestrix_partition_leases WHERE projection = ?1 AND "
+                               "partition_no = ?2",
+                               projection, partition)
+                    .value_or(0));
+        });
+        return token;
+    }
+
+    /// Frees the lease of `partition` if `runner` holds it with `token`.
+    void release_lease(std::string_view projection, std::uint32_t partition, std::string_view runner,
+                       std::uint64_t token) {
+        transact([&](SqliteTransaction& tx) {
+            tx.run("UPDATE orchestrix_partition_leases SET owner = NULL, expires_at = 0 WHERE projection = ?1 AND "
+                   "partition_no = ?2 AND owner = ?3 AND token = ?4",
+                   projection, partition, runner, token);
+        });
+    }
+
+    /// Ends the heartbeat of `runner`.
+    void remove_runner(std::string_view projection, std::string_view runner) {
+        transact([&](SqliteTransaction& tx) {
+            tx.run("DELETE FROM orchestrix_projection_runners WHERE projection = ?1 AND runner = ?2", projection,
+                   runner);
+        });
+    }
+
+    /// In `tx`, makes sure `runner` holds the unexpired lease of `partition` with `token`; throws
+    /// `LeaseLostError` (which rolls `tx` back) if not. The transaction's write lock keeps any claim out
+    /// until it ends.
+    void check_lease(SqliteTransaction& tx, std::string_view projection, std::uint32_t partition,
+                     std::string_view runner, std::uint64_t token) {
+        if (!tx.query_int64("SELECT 1 FROM orchestrix_partition_leases WHERE projection = ?1 AND partition_no = ?2 AND "
+                            "owner = ?3 AND token = ?4 AND expires_at > ?5",
+                            projection, partition, runner, token, now_micros())) {
+            throw LeaseLostError(std::string(projection), partition, std::string(runner), token);
+        }
+    }
+
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
     [[nodiscard]] sqlite3* handle() const noexcept { return db_.handle(); }
 
 private:
+    static std::int64_t now_micros() {
+        return std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
+    static std::int64_t micros(std::chrono::milliseconds d) {
+        return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    }
+
     friend class SqliteTransaction;
 
     static void upsert(SqliteTransaction& tx, std::string_view name, position_t position) {

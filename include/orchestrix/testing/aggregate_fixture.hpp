@@ -1,6 +1,7 @@
 #pragma once
 
 #include <orchestrix/core/aggregate.hpp>
+#include <orchestrix/core/event_fields.hpp>
 #include <orchestrix/core/message.hpp>
 #include <orchestrix/detail/type_traits.hpp>
 
@@ -151,7 +152,8 @@ public:
     }
 
     /// The command must have succeeded and raised exactly these events, in this order (payloads compared
-    /// with `==`; metadata is ignored). Arguments are events or ranges of events.
+    /// with `same_event`: `==`, or field by field for an event that names its fields; metadata is ignored). Arguments
+    /// are events or ranges of events.
     template <class... Expected>
     AggregateFixture& then(const Expected&... expected) {
         require_when("then()");
@@ -163,9 +165,15 @@ public:
                              detail::describe_exception(error_)),
                  wanted);
         }
-        if (wanted == raised_) return *this;
+        if (wanted.size() == raised_.size() &&
+            std::equal(wanted.begin(), wanted.end(), raised_.begin(),
+                       [](const event_type& a, const event_type& b) { return same_event(a, b); })) {
+            return *this;
+        }
         std::string reason = "the command raised other events than expected";
-        if (wanted.size() == raised_.size() && std::is_permutation(wanted.begin(), wanted.end(), raised_.begin())) {
+        if (wanted.size() == raised_.size() &&
+            std::is_permutation(wanted.begin(), wanted.end(), raised_.begin(),
+                                [](const event_type& a, const event_type& b) { return same_event(a, b); })) {
             reason = "the command raised the expected events, but in another order";
         } else if (wanted.size() != raised_.size()) {
             reason = fmt::format("expected {}, but the command raised {}", count(wanted.size()), raised_.size());

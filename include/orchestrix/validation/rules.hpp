@@ -43,10 +43,22 @@ namespace orchestrix {
 /// engines recurse per character and can exhaust the stack on long inputs; a longer value is a violation.
 inline constexpr std::size_t default_pattern_input_limit = 1024;
 
-namespace detail {
+namespace diagnostic {
 
-template <class>
-inline constexpr bool validation_false = false;
+/// A rule given a field whose type it cannot check (see namespace diagnostic in core/message.hpp): `Field`
+/// is the field's pointer to member (`int Register::*`) or the value's type.
+template <class Field>
+struct in_field {
+    template <class Rule>
+    struct replace_rule_by_one_for_this_type; // length rules for strings, range rules for numbers, ...
+};
+
+template <class...>
+inline constexpr bool rule_fits_value = false;
+
+} // namespace diagnostic
+
+namespace detail {
 
 /// Where validation is: the result being filled and the path of the value under check.
 class ValidationContext {
@@ -162,21 +174,42 @@ inline constexpr bool is_gate = requires {
 
 /// Applies `rules` to `value` in order; a failed presence rule (`required`, `not_empty`, `not_blank`) skips
 /// the rest, so a missing value is reported once. Returns whether all passed.
+template <class Rule, class T>
+concept rule_for = requires(const Rule& rule, const T& value, ValidationContext& ctx) {
+    { rule.check(value, ctx) } -> std::same_as<bool>;
+};
+
+// The type of the member a pointer to member points to.
+template <class Member>
+struct member_value;
+template <class T, class Object>
+struct member_value<T Object::*> {
+    using type = std::remove_cv_t<T>;
+};
+
+/// Refuses, at compile time, a rule that cannot check a value of type `T`; `Field` names where it is (the
+/// pointer to member, or `T`).
+template <class Field, class T, class Rule>
+constexpr void check_rule_fits() noexcept {
+    if constexpr (!rule_for<Rule, T>) {
+        (void)sizeof(typename diagnostic::in_field<Field>::template replace_rule_by_one_for_this_type<Rule>);
+        static_assert(diagnostic::rule_fits_value<Rule, T>,
+                      "orchestrix validation: a rule cannot check this value's type, e.g. a length rule on a "
+                      "number or a range rule on a string. Use length rules (min_length, max_length, "
+                      "length_between) for strings and collections, range rules (at_least, at_most, in_range) for "
+                      "numbers, each(...) for the elements of a collection and if_present(...) for std::optional "
+                      "or pointers.");
+    }
+}
+
 template <class T, class... Rules>
 bool apply_rules(const T& value, ValidationContext& ctx, const std::tuple<Rules...>& rules) {
     bool all_passed = true;
     bool stopped = false;
-    auto one = [&](const auto& rule) {
+    auto one = [&](const auto& rule) -> void {
         using Rule = std::remove_cvref_t<decltype(rule)>;
-        if constexpr (!requires {
-                          { rule.check(value, ctx) } -> std::same_as<bool>;
-                      }) {
-            static_assert(validation_false<Rule>,
-                          "orchestrix validation: a rule cannot check this value's type (named as 'T' above), "
-                          "e.g. a length rule on a number or a range rule on a string. Use length rules "
-                          "(min_length, max_length, length_between) for strings and collections, range rules "
-                          "(at_least, at_most, in_range) for numbers, each(...) for the elements of a "
-                          "collection and if_present(...) for std::optional or pointers.");
+        if constexpr (!rule_for<Rule, T>) {
+            check_rule_fits<T, T, Rule>();
         } else {
             if (stopped) return;
             if (!rule.check(value, ctx)) {
@@ -185,7 +218,8 @@ bool apply_rules(const T& value, ValidationContext& ctx, const std::tuple<Rules.
             }
         }
     };
-    std::apply([&](const auto&... r) { (one(r), ...); }, rules);
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (one(std::get<I>(rules)), ...); }
+    (std::index_sequence_for<Rules...>{});
     return all_passed;
 }
 
@@ -554,17 +588,27 @@ struct Field {
     template <class Object>
     requires std::invocable<const Getter&, const Object&>
     bool check(const Object& object, detail::ValidationContext& ctx) const {
-        const auto scope = ctx.member(name);
-        decltype(auto) value = std::invoke(getter, object);
-        return detail::apply_rules(value, ctx, rules);
+        using value_type = std::remove_cvref_t<std::invoke_result_t<const Getter&, const Object&>>;
+        if constexpr (std::is_member_object_pointer_v<Getter> && !(detail::rule_for<Rules, value_type> && ...)) {
+            return false; // refused at compile time by field()
+        } else {
+            const auto scope = ctx.member(name);
+            decltype(auto) value = std::invoke(getter, object);
+            return detail::apply_rules(value, ctx, rules);
+        }
     }
 };
+
 template <class Getter, class... Rules>
 [[nodiscard]] Field<Getter, Rules...> field(std::string name, Getter getter, Rules... rules) {
     static_assert(std::is_member_object_pointer_v<Getter> || std::is_member_function_pointer_v<Getter> ||
                       std::is_class_v<Getter> || std::is_function_v<std::remove_pointer_t<Getter>>,
                   "orchestrix::rules::field(name, getter, rules...): getter must be a pointer to member "
                   "(&Command::name) or a callable taking the object ([](const Command& c) { return ...; })");
+    if constexpr (std::is_member_object_pointer_v<Getter>) {
+        // A rule that cannot check the field is refused here, next to the call, naming the field's type.
+        (detail::check_rule_fits<Getter, typename detail::member_value<Getter>::type, Rules>(), ...);
+    }
     return {std::move(name), std::move(getter), std::tuple<Rules...>(std::move(rules)...)};
 }
 

@@ -1,5 +1,7 @@
 # Compile-fail tests: each source under compile_fail/ must NOT compile with ORCHESTRIX_EXPECT_ERROR defined,
-# and the compiler's output must match the regular expression on its "// expect-error:" line. The same
+# and the compiler's output must match the regular expression on its "// expect-error:" line, its first line
+# containing "error:" the one on its "// expect-first-error:" line (the user's type and what to write), and it
+# must be at most 25 lines long (run_compile_fail.cmake). The same
 # source must compile without the macro (the control), so a test cannot pass because of an unrelated error.
 # Each runs with the build's compiler and, in a g++ build where clang++ is installed, with clang++ too (so
 # that one build checks the diagnostics of both compilers).

@@ -1,6 +1,7 @@
 // A decision projection that reads an event type the store does not hold must not compile, and the error
 // names the event type.
-// expect-error: projection_event_not_in_store<[^>]*Cancelled
+// expect-error: remove_from_event_types_or_add_to_store_variant<Cancelled
+// expect-first-error: in_decision_projection<Capacity>::remove_from_event_types_.*<Cancelled, std::variant<CourseDef
 #include <orchestrix/core/decision.hpp>
 #include <orchestrix/memory/event_store.hpp>
 

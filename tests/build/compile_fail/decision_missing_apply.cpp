@@ -1,6 +1,7 @@
 // A decision projection without an apply() for one of its event types must not compile, and the error names
 // the event type.
-// expect-error: projection_missing_apply<[^>]*CapacityChanged
+// expect-error: write_void_apply_taking<const CapacityChanged
+// expect-first-error: in_decision_projection<Capacity>::write_void_apply_taking<const CapacityChanged ?&>
 #include <orchestrix/core/decision.hpp>
 #include <orchestrix/memory/event_store.hpp>
 

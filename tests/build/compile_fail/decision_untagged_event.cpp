@@ -1,6 +1,7 @@
 // Deciding over a store one of whose event types declares no tags must not compile, and the error names the
 // event type and says what to write.
-// expect-error: event_type_without_tags<[^>]*Renamed
+// expect-error: need a store whose event types all declare tags
+// expect-first-error: in_event<Renamed>::write_auto_tags_const
 #include <orchestrix/core/decision.hpp>
 #include <orchestrix/memory/event_store.hpp>
 

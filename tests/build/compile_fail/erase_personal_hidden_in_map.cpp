@@ -1,6 +1,7 @@
 // Personal data inside a container the field walk does not enter (a std::map) must not compile when a
-// subject is forgotten: the error names the member type and says what to write.
-// expect-error: member_type_hides_personal<[^>]*map
+// subject is forgotten: the error names the event type and says what to write.
+// expect-error: not std::map or std::set
+// expect-first-error: in_event_with_personal_data<ContactsShared>::keep_personal_values_in_.*for_each_personal
 #include <orchestrix/core/personal_fields.hpp>
 
 #include <map>

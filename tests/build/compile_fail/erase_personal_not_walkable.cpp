@@ -1,6 +1,7 @@
 // Forgetting a subject in a store one of whose event types is not a plain aggregate and does not name its
 // personal fields must not compile, and the error names the event type and says what to write.
-// expect-error: event_type_not_walkable<[^>]*CustomerRegistered
+// expect-error: give it a member `template <class F> void for_each_personal
+// expect-first-error: in_event_with_personal_data<CustomerRegistered>::write_for_each_personal
 #include <orchestrix/memory/event_store.hpp>
 
 #include <string>

@@ -1,5 +1,6 @@
 // An event variant whose alternative has no stable name must not compile, and the error says what to write.
-// expect-error: event_type_without_name<[^>]*Unnamed
+// expect-error: static constexpr std::string_view type_name
+// expect-first-error: in_event<Unnamed>::write_static_constexpr_string_view_type_name
 #include <orchestrix/core/aggregate.hpp>
 
 #include <string>

@@ -1,5 +1,6 @@
 // An aggregate without an apply() for one of its events must not compile, and the error names the event.
-// expect-error: missing_apply_overload<[^>]*UserRenamed
+// expect-error: has no `void apply\(const Event&\)`
+// expect-first-error: in_aggregate<User>::write_void_apply_taking_or_if_private_.*_access<const UserRenamed ?&>
 #include <orchestrix/core/aggregate.hpp>
 
 #include <string>

@@ -1,5 +1,6 @@
 // Executing a command the aggregate has no handle() for must not compile, and the error names the command.
-// expect-error: missing_handle_overload<[^>]*DeleteUser
+// expect-error: has no `handle\(const Command&\)`
+// expect-first-error: in_aggregate<User>::write_handle_taking_or_if_private_.*_orchestrix_access<const DeleteUser ?&>
 #include <orchestrix/core/aggregate.hpp>
 
 #include <string>

@@ -1,5 +1,6 @@
 // Raising an event that is not in the aggregate's variant must not compile, and the error says so.
 // expect-error: not an alternative of the aggregate's Events
+// expect-first-error: in_aggregate<Account>::add_to_its_event_variant<Closed>
 #include <orchestrix/core/aggregate.hpp>
 
 #include <string_view>

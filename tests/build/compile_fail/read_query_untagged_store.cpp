@@ -1,6 +1,7 @@
 // Reading by query a store one of whose event types declares no tags must not compile, and the error names
 // the event type and says what to write.
-// expect-error: event_type_without_tags<[^>]*Deposited
+// expect-error: read\(query\), visit\(query, \.\.\.\), append
+// expect-first-error: in_event<Deposited>::write_auto_tags_const
 #include <orchestrix/core/dcb.hpp>
 #include <orchestrix/memory/event_store.hpp>
 

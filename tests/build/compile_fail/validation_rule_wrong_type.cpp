@@ -1,6 +1,7 @@
 // A rule given a value it cannot check (a length rule on a number) must not compile, and the error says
 // which rules fit which types.
 // expect-error: a rule cannot check this value's type
+// expect-first-error: in_field<int Register::\*>::replace_rule_by_one_for_this_type<orchestrix::rules::Length>
 #include <orchestrix/validation/rules.hpp>
 
 #include <string>
