@@ -45,6 +45,9 @@ public:
             std::lock_guard lock(mutex_);
             if (!closing_) {
                 queue_.emplace_back([source, task = std::move(task)]() mutable {
+                    // The failure is published after its catch block has ended, so that this thread holds
+                    // no reference to the exception once the waiting thread can have it.
+                    std::exception_ptr failure;
                     try {
                         if constexpr (std::is_void_v<R>) {
                             task();
@@ -52,9 +55,11 @@ public:
                         } else {
                             source->set_value(task());
                         }
+                        return;
                     } catch (...) {
-                        source->set_exception(std::current_exception());
+                        failure = std::current_exception();
                     }
+                    source->set_exception(std::move(failure));
                 });
                 ready_.notify_one();
                 return completion;

@@ -301,11 +301,16 @@ private:
                     return;
                 }
                 op->forget_stop();
+                // Published after the catch block has ended: this thread then holds no reference to the
+                // exception once the waiting thread can have it.
+                std::exception_ptr failure;
                 try {
                     op->source.set_value(task());
+                    return;
                 } catch (...) {
-                    op->source.set_exception(std::current_exception());
+                    failure = std::current_exception();
                 }
+                op->source.set_exception(std::move(failure));
             },
             [&refused] {
                 refused = true;
