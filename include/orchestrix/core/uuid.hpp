@@ -26,8 +26,8 @@
 #if !ORCHESTRIX_UUID_HAS_GETRANDOM
 #include <random>
 #endif
-#if defined(__linux__) && __has_include(<time.h>)
-#include <time.h>
+#if defined(__linux__)
+#include <ctime> // clock_gettime, CLOCK_REALTIME_COARSE
 #endif
 #include <string>
 #include <string_view>

@@ -64,7 +64,7 @@ namespace detail::postgres {
 /// result. Owned by the I/O loop from submission to completion.
 class AsyncOperation {
 public:
-    AsyncOperation() = default;
+    explicit AsyncOperation(std::string what) : description(std::move(what)) {}
     AsyncOperation(const AsyncOperation&) = delete;
     AsyncOperation& operator=(const AsyncOperation&) = delete;
     virtual ~AsyncOperation() = default;
@@ -102,7 +102,7 @@ public:
     /// A step's handler: the value, or nothing after setting up the next step (`statement`, `step`).
     using Step = std::function<std::optional<T>(Result&, TypedOperation&)>;
 
-    explicit TypedOperation(std::string what) { description = std::move(what); }
+    explicit TypedOperation(std::string what) : AsyncOperation(std::move(what)) {}
 
     Step step{};
 
@@ -723,6 +723,7 @@ public:
     }
 
     /// Events of `stream` from `from_version` on, at most `max_count` (see `PostgresEventStore::read_stream`).
+    // NOLINTNEXTLINE(performance-unnecessary-value-param): async_event_store takes its arguments by value
     [[nodiscard]] Completion<std::vector<recorded_type>> read_stream_async(std::string stream,
                                                                            stream_version_t from_version = 1,
                                                                            std::uint64_t max_count = unlimited,
@@ -748,6 +749,7 @@ public:
     }
 
     /// The stream's current version (see `PostgresEventStore::stream_version`).
+    // NOLINTNEXTLINE(performance-unnecessary-value-param): async_event_store takes its arguments by value
     [[nodiscard]] Completion<stream_version_t> stream_version_async(std::string stream, std::stop_token stop = {}) {
         if (!detail::is_valid_stream_id(stream)) return Completion<stream_version_t>::ready_with(0U);
         auto op = std::make_unique<detail::postgres::TypedOperation<stream_version_t>>(

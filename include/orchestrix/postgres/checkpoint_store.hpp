@@ -359,6 +359,7 @@ public:
                                "RETURNING partition_no, token",
                                projection, runner, ttl.count());
         std::vector<PartitionLease> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
         for (int row = 0; row < r.rows(); ++row)
             out.push_back({static_cast<std::uint32_t>(r.int64(row, 0)), static_cast<std::uint64_t>(r.int64(row, 1))});
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.partition < b.partition; });
@@ -373,6 +374,7 @@ public:
                                "(owner IS NULL OR expires_at <= clock_timestamp()) ORDER BY partition_no",
                                projection);
         std::vector<std::uint32_t> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
         for (int row = 0; row < r.rows(); ++row) out.push_back(static_cast<std::uint32_t>(r.int64(row, 0)));
         return out;
     }

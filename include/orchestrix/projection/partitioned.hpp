@@ -310,7 +310,7 @@ private:
         finished_ = true;
     }
 
-    void pause(std::stop_token stop, std::chrono::milliseconds duration) {
+    void pause(const std::stop_token& stop, std::chrono::milliseconds duration) {
         detail::pause_for(pause_mutex_, pause_, stop, duration);
     }
 

@@ -77,7 +77,7 @@ inline void call_on_error(const ProjectionOptions& options, const EventFailure& 
 }
 
 // Waits `duration`, or until `stop` is requested.
-inline void pause_for(std::mutex& mutex, std::condition_variable_any& wake, std::stop_token stop,
+inline void pause_for(std::mutex& mutex, std::condition_variable_any& wake, const std::stop_token& stop,
                       std::chrono::milliseconds duration) {
     if (duration.count() <= 0) return;
     std::unique_lock lock(mutex);
@@ -414,7 +414,7 @@ private:
         progressed_.notify_all();
     }
 
-    void pause(std::stop_token stop, std::chrono::milliseconds duration) {
+    void pause(const std::stop_token& stop, std::chrono::milliseconds duration) {
         detail::pause_for(pause_mutex_, pause_, stop, duration);
     }
 
