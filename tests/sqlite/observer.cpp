@@ -7,6 +7,7 @@
 #include "support/catch.hpp"
 #include "support/dcb_events.hpp"
 #include "support/dcb_events_json.hpp"
+#include "support/sqlite_raw.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_events.hpp"
 #include "support/test_events_json.hpp"
@@ -69,18 +70,7 @@ TraceContext trace(std::string_view text) {
     return *parsed;
 }
 
-// Runs SQL on the file directly, as another program (or a damaged disk) would.
-void raw_exec(const std::string& path, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    char* error = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-    const std::string message = error != nullptr ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(db);
-    INFO(message);
-    REQUIRE(rc == SQLITE_OK);
-}
+using test_support::raw_exec;
 
 } // namespace
 

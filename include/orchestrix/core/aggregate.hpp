@@ -2,6 +2,7 @@
 
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/message.hpp>
+#include <orchestrix/detail/attributes.hpp>
 #include <orchestrix/detail/type_traits.hpp>
 
 #include <concepts>
@@ -88,6 +89,13 @@ void validate_if_declared(const Command& c) {
     } else if constexpr (requires { c.validate(); }) {
         c.validate();
     }
+}
+
+// The error of a replay whose event is not at the aggregate's next version (out of line: replay is hot).
+[[noreturn]] ORCHESTRIX_COLD inline void throw_replay_gap(stream_version_t version, stream_version_t current) {
+    throw HistoryError("cannot replay the event at version " + std::to_string(version) +
+                       " onto an aggregate at version " + std::to_string(current) +
+                       ": the history has a gap or is out of order");
 }
 } // namespace detail
 
@@ -197,11 +205,8 @@ public:
 
     /// Applies one stored event whose stream version is `version` (it must be `version() + 1`).
     void replay(const events_& e, stream_version_t version) {
-        if (version != version_ + 1) {
-            throw HistoryError("cannot replay the event at version " + std::to_string(version) +
-                               " onto an aggregate at version " + std::to_string(version_) +
-                               ": the history has a gap or is out of order");
-        }
+        if (version != version_ + 1) [[unlikely]]
+            detail::throw_replay_gap(version, version_);
         apply_event(e);
         version_ = version;
     }

@@ -333,30 +333,81 @@ struct RecordedEvent {
 
 /// A stored event seen in place, without copying it: what `visit_stream` / `visit_all` hand to their
 /// callback. It refers into the store and is valid only during the callback; `to_owned()` copies it.
+///
+/// A store hands it either the event's whole `Metadata` (durable stores, which decode a row into one) or,
+/// as the in-memory store does, the id and recording time it keeps per event and the `Extras` it keeps
+/// apart for the events that carry a correlation id, a causation id or a trace; `metadata()` then builds
+/// the `Metadata` from them.
 template <event_variant Events>
 class RecordedEventView {
 public:
+    /// What a store may keep apart from an event's id and recording time: the rest of its `Metadata`,
+    /// for the events that carry any of it.
+    struct Extras {
+        std::string correlation_id{};
+        std::string causation_id{};
+        TraceContext trace{};
+
+        /// Whether `metadata` carries any of it (a store keeps no `Extras` for an event that carries none).
+        [[nodiscard]] static bool carried_by(const Metadata& metadata) noexcept {
+            return !metadata.correlation_id.empty() || !metadata.causation_id.empty() ||
+                   metadata.trace != TraceContext{};
+        }
+    };
+
+    /// A view of an event whose whole metadata the store holds (`*position` and `*metadata` are read when
+    /// asked for).
     RecordedEventView(std::string_view stream_id, stream_version_t version, const position_t* position,
                       const Events* event, const Metadata* metadata) noexcept
-        : stream_id_(stream_id), version_(version), position_(position), event_(event), metadata_(metadata) {}
+        : stream_id_(stream_id), version_(version), position_(*position), event_(event), metadata_(metadata),
+          event_id_(&metadata->event_id) {}
+
+    /// A view of an event whose store keeps its id and recording time, and its `Extras` apart (nullptr when
+    /// the event carries none).
+    RecordedEventView(std::string_view stream_id, stream_version_t version, position_t position, const Events* event,
+                      const Uuid* event_id, std::chrono::system_clock::time_point recorded_at,
+                      const Extras* extras) noexcept
+        : stream_id_(stream_id), version_(version), position_(position), event_(event), event_id_(event_id),
+          recorded_at_(recorded_at), extras_(extras) {}
 
     [[nodiscard]] std::string_view stream_id() const noexcept { return stream_id_; }
     [[nodiscard]] stream_version_t version() const noexcept { return version_; }
-    [[nodiscard]] position_t position() const noexcept { return *position_; }
+    [[nodiscard]] position_t position() const noexcept { return position_; }
     [[nodiscard]] const Events& event() const noexcept { return *event_; }
-    [[nodiscard]] const Metadata& metadata() const noexcept { return *metadata_; }
     [[nodiscard]] std::string_view type() const noexcept { return event_name_of(*event_); }
+    /// The event's id, without building its `Metadata`.
+    [[nodiscard]] const Uuid& event_id() const noexcept { return *event_id_; }
+    /// When the store recorded the event, without building its `Metadata`.
+    [[nodiscard]] std::chrono::system_clock::time_point recorded_at() const noexcept {
+        return metadata_ != nullptr ? metadata_->recorded_at : recorded_at_;
+    }
+    /// The event's metadata, by value (`const auto& m = e.metadata();` keeps it for the enclosing scope).
+    [[nodiscard]] Metadata metadata() const {
+        if (metadata_ != nullptr) return *metadata_;
+        Metadata out;
+        out.event_id = *event_id_;
+        out.recorded_at = recorded_at_;
+        if (extras_ != nullptr) {
+            out.correlation_id = extras_->correlation_id;
+            out.causation_id = extras_->causation_id;
+            out.trace = extras_->trace;
+        }
+        return out;
+    }
 
     [[nodiscard]] RecordedEvent<Events> to_owned() const {
-        return RecordedEvent<Events>{std::string(stream_id_), version_, *position_, *event_, *metadata_};
+        return RecordedEvent<Events>{std::string(stream_id_), version_, position_, *event_, metadata()};
     }
 
 private:
-    std::string_view stream_id_;
-    stream_version_t version_;
-    const position_t* position_;
-    const Events* event_;
-    const Metadata* metadata_;
+    std::string_view stream_id_{};
+    stream_version_t version_ = 0;
+    position_t position_ = 0;
+    const Events* event_ = nullptr;
+    const Metadata* metadata_ = nullptr; // the whole metadata, or nullptr: the three members below
+    const Uuid* event_id_ = nullptr;
+    std::chrono::system_clock::time_point recorded_at_{};
+    const Extras* extras_ = nullptr;
 };
 
 } // namespace orchestrix

@@ -9,6 +9,7 @@
 
 #include <orchestrix/core/errors.hpp>
 #include <orchestrix/core/expected_version.hpp>
+#include <orchestrix/detail/attributes.hpp>
 #include <orchestrix/detail/chrono.hpp>
 
 #include <array>
@@ -25,13 +26,7 @@
 
 // Marks the observed paths of hot functions (taken only with an observer attached) as cold and out of line,
 // so that the path without an observer stays as small, and as inlinable, as it was without observability.
-#if defined(__GNUC__) || defined(__clang__)
-#define ORCHESTRIX_OBSERVED_PATH [[gnu::cold, gnu::noinline]]
-#elif defined(_MSC_VER)
-#define ORCHESTRIX_OBSERVED_PATH __declspec(noinline)
-#else
-#define ORCHESTRIX_OBSERVED_PATH
-#endif
+#define ORCHESTRIX_OBSERVED_PATH ORCHESTRIX_COLD
 
 namespace orchestrix {
 

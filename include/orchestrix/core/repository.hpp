@@ -9,6 +9,7 @@
 #include <orchestrix/core/snapshot.hpp>
 #include <orchestrix/core/uuid.hpp>
 #include <orchestrix/detail/chrono.hpp>
+#include <orchestrix/detail/function_ref.hpp>
 
 #include <cstdint>
 #include <exception>
@@ -430,16 +431,9 @@ public:
     /// attempt met a version conflict) or failed (loading or saving threw something else).
     template <class Command>
     CommandResult execute(std::string_view id, const Command& command, const RetryPolicy& retry = {}) {
-        if (observer_ != nullptr) [[unlikely]] {
-            const std::string stream = stream_id(id);
-            std::string name = "orchestrix.command ";
-            name += aggregate_name().empty() ? std::string_view(prefix_) : aggregate_name();
-            return detail::observed_command<ConcurrencyError>(
-                *observer_, name, aggregate_name(), stream,
-                [&](detail::CommandProgress& progress) { return execute_attempts(id, command, retry, progress); });
-        }
-        detail::CommandProgress progress;
-        return execute_attempts(id, command, retry, progress);
+        // Only the decision depends on the command: the rest is instantiated once per repository type.
+        return run_command(
+            id, [&](Aggregate& aggregate) { aggregate.execute(command); }, retry);
     }
 
     /// Makes `execute` use `cache` (shared with other repositories and threads as you like; it must outlive
@@ -464,10 +458,24 @@ private:
         }
     }
 
+    // `execute` with the command's decision as `decide`.
+    CommandResult run_command(std::string_view id, detail::FunctionRef<void(Aggregate&)> decide,
+                              const RetryPolicy& retry) {
+        if (observer_ != nullptr) [[unlikely]] {
+            const std::string stream = stream_id(id);
+            std::string name = "orchestrix.command ";
+            name += aggregate_name().empty() ? std::string_view(prefix_) : aggregate_name();
+            return detail::observed_command<ConcurrencyError>(
+                *observer_, name, aggregate_name(), stream,
+                [&](detail::CommandProgress& progress) { return execute_attempts(id, decide, retry, progress); });
+        }
+        detail::CommandProgress progress;
+        return execute_attempts(id, decide, retry, progress);
+    }
+
     // The attempts of `execute`, recording in `progress` how far they got.
-    template <class Command>
-    CommandResult execute_attempts(std::string_view id, const Command& command, const RetryPolicy& retry,
-                                   detail::CommandProgress& progress) {
+    CommandResult execute_attempts(std::string_view id, detail::FunctionRef<void(Aggregate&)> decide,
+                                   const RetryPolicy& retry, detail::CommandProgress& progress) {
         using Stage = detail::CommandProgress::Stage;
         const std::uint32_t attempts = retry.max_attempts == 0 ? 1 : retry.max_attempts;
         for (std::uint32_t attempt = 1;; ++attempt) {
@@ -476,7 +484,7 @@ private:
             Aggregate aggregate = cache_ != nullptr ? warm(id, progress.replayed)
                                                     : find_counted(id, progress.replayed).value_or(Aggregate{});
             progress.stage = Stage::deciding;
-            aggregate.execute(command);
+            decide(aggregate);
             progress.stage = Stage::saving;
             try {
                 CommandResult result{save(id, aggregate), attempt};
@@ -547,16 +555,15 @@ private:
     template <class Check = void (*)(stream_version_t) noexcept>
     std::uint64_t replay_events(const std::string& stream, Aggregate& aggregate, stream_version_t from,
                                 Check&& check = &no_check) const {
-        auto replay = [&](const store_events& event, stream_version_t version, std::string_view type) {
+        auto replay = [&](const store_events& event, stream_version_t version) {
             check(version);
             if constexpr (std::is_same_v<store_events, aggregate_events>) {
-                (void)type;
                 aggregate.replay(event, version);
             } else {
                 auto converted = detail::variant_converter<aggregate_events, store_events>::convert(event);
                 if (!converted) {
-                    throw HistoryError("stream '" + stream + "' holds an event of type '" + std::string(type) +
-                                       "' at version " + std::to_string(version) +
+                    throw HistoryError("stream '" + stream + "' holds an event of type '" +
+                                       std::string(event_name_of(event)) + "' at version " + std::to_string(version) +
                                        ", which the aggregate does not know");
                 }
                 aggregate.replay(*converted, version);
@@ -565,12 +572,12 @@ private:
         if constexpr (visitable_event_store<Store>) {
             // In place: stores that can hand out views are folded without copying an event.
             return store_->visit_stream(stream, from, [&](const RecordedEventView<store_events>& recorded) {
-                replay(recorded.event(), recorded.version(), recorded.type());
+                replay(recorded.event(), recorded.version());
             });
         } else {
             std::uint64_t count = 0;
             for (const auto& recorded : store_->read_stream(stream, from, unlimited)) {
-                replay(recorded.event, recorded.version, recorded.type());
+                replay(recorded.event, recorded.version);
                 ++count;
             }
             return count;

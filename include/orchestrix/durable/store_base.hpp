@@ -170,6 +170,20 @@ check_idempotent_retry(const Codec& codec, std::string_view stream, std::span<co
                                           [] { return stream_version_t{1}; });
 }
 
+/// Whether `text` is `id` in its canonical lower-case form (`Uuid::to_string`), compared without building it.
+[[nodiscard]] inline bool is_canonical_text(const Uuid& id, std::string_view text) noexcept {
+    constexpr std::string_view digits = "0123456789abcdef";
+    if (text.size() != 36) return false;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < id.bytes().size(); ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            if (text[at++] != '-') return false;
+        }
+        if (text[at++] != digits[id.bytes()[i] >> 4U] || text[at++] != digits[id.bytes()[i] & 0x0FU]) return false;
+    }
+    return true;
+}
+
 /// Decodes a stored row through the codec; any `DecodeError` (or a damaged column reported by the caller
 /// as one) becomes a `StoredEventDecodeError` naming the row.
 template <class Events, class Codec>
@@ -178,7 +192,7 @@ decode_row(const Codec& codec, const SerializedEventView& row, std::string strea
            position_t position, std::chrono::system_clock::time_point recorded_at, std::string_view event_id_column) {
     try {
         RecordedEvent<Events> recorded = codec.deserialize(row, stream_id, version, position, recorded_at);
-        if (recorded.metadata.event_id.to_string() != event_id_column) {
+        if (!is_canonical_text(recorded.metadata.event_id, event_id_column)) {
             throw DecodeError(DecodeError::Kind::invalid_value, std::string(row.type), "/metadata/event_id",
                               "the metadata's event id differs from the row's event_id column '" +
                                   std::string(event_id_column) + "'");

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -347,6 +348,7 @@ public:
 
     /// The metadata column (`recorded_at` is left unset: it is the store's own column).
     [[nodiscard]] Metadata deserialize_metadata(std::string_view metadata, std::string_view type = {}) const {
+        if (auto plain = read_plain_metadata(metadata)) return std::move(*plain);
         nlohmann::json j;
         try {
             j = parse_json(metadata, options_);
@@ -431,6 +433,38 @@ private:
         }
     }
 
+    // The metadata column in the form `encode_metadata` writes (a flat object of the known fields, each a
+    // string without escapes), read without a JSON DOM; nothing for any other text, valid or not, which
+    // `deserialize_metadata` then parses strictly (and refuses with its typed error).
+    std::optional<Metadata> read_plain_metadata(std::string_view text) const {
+        if (text.size() > options_.max_bytes || options_.max_depth == 0) return std::nullopt;
+        std::array<detail::PlainStringMember, 4> members{};
+        const auto found = detail::scan_plain_string_object(text, members);
+        if (!found) return std::nullopt;
+        constexpr std::array<std::string_view, 4> keys{"event_id", "correlation_id", "causation_id", "traceparent"};
+        std::array<std::string_view, 4> values{};
+        std::array<bool, 4> seen{};
+        for (std::size_t m = 0; m < *found; ++m) {
+            std::size_t k = 0;
+            while (k < keys.size() && keys[k] != members[m].key) ++k;
+            if (k == keys.size() || seen[k]) return std::nullopt; // unknown or twice: the strict path says which
+            seen[k] = true;
+            values[k] = members[m].value;
+        }
+        const auto id = Uuid::parse(values[0]);
+        if (!seen[0] || !id || id->is_nil()) return std::nullopt;
+        Metadata metadata;
+        metadata.event_id = *id;
+        metadata.correlation_id = values[1];
+        metadata.causation_id = values[2];
+        if (seen[3]) {
+            const auto trace = TraceContext::parse(values[3]);
+            if (!trace) return std::nullopt;
+            metadata.trace = *trace;
+        }
+        return metadata;
+    }
+
     struct EventFields {
         std::string type;
         std::uint32_t schema_version = 0;
@@ -480,6 +514,7 @@ private:
     }
 
     nlohmann::json upcast(std::size_t i, std::uint32_t stored, nlohmann::json payload) const {
+        if (stored == versions[i] && stored != 0) return payload; // current already: nothing to run
         const std::string type(names[i]);
         const auto chain = upcasters_.find(i);
         const auto steps =

@@ -5,10 +5,14 @@
 // `DecodeError` (json/errors.hpp).
 
 #include <orchestrix/core/errors.hpp>
+#include <orchestrix/detail/utf8.hpp>
 #include <orchestrix/json/errors.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -238,11 +242,329 @@ inline void check_depth_located(const nlohmann::json& value, std::size_t max_dep
     }
 }
 
+/// A member of a flat JSON object whose value is a plain string (`scan_plain_string_object`).
+struct PlainStringMember {
+    std::string_view key{};
+    std::string_view value{};
+};
+
+/// Reads `text` as a flat JSON object of at most `N` members whose keys and values are strings of printable
+/// ASCII without escapes (`{"a": "x", "b": ""}`, JSON whitespace between tokens), into `out` (views into
+/// `text`); returns how many, or nothing for any other text, valid JSON or not. Duplicate keys are the
+/// caller's to refuse. The fast path of readers of small documents of a fixed form (the metadata column):
+/// what it does not take, they parse with `parse_json`, which accepts it or names the error.
+template <std::size_t N>
+[[nodiscard]] constexpr std::optional<std::size_t>
+scan_plain_string_object(std::string_view text, std::array<PlainStringMember, N>& out) noexcept {
+    std::size_t i = 0;
+    const auto skip_space = [&] {
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) ++i;
+    };
+    const auto read_string = [&](std::string_view& into) {
+        if (i >= text.size() || text[i] != '"') return false;
+        const std::size_t start = ++i;
+        while (i < text.size()) {
+            const char c = text[i];
+            if (c == '"') {
+                into = text.substr(start, i - start);
+                ++i;
+                return true;
+            }
+            if (c < 0x20 || c > 0x7E || c == '\\') return false;
+            ++i;
+        }
+        return false;
+    };
+    std::size_t count = 0;
+    skip_space();
+    if (i >= text.size() || text[i] != '{') return std::nullopt;
+    ++i;
+    skip_space();
+    if (i < text.size() && text[i] == '}') {
+        ++i;
+    } else {
+        while (true) {
+            if (count == N) return std::nullopt;
+            PlainStringMember& member = out[count];
+            if (!read_string(member.key)) return std::nullopt;
+            skip_space();
+            if (i >= text.size() || text[i] != ':') return std::nullopt;
+            ++i;
+            skip_space();
+            if (!read_string(member.value)) return std::nullopt;
+            ++count;
+            skip_space();
+            if (i < text.size() && text[i] == ',') {
+                ++i;
+                skip_space();
+                continue;
+            }
+            if (i < text.size() && text[i] == '}') {
+                ++i;
+                break;
+            }
+            return std::nullopt;
+        }
+    }
+    skip_space();
+    if (i != text.size()) return std::nullopt;
+    return count;
+}
+
+/// The fast path of `parse_json`: a one-pass reader of JSON text that builds the same DOM as nlohmann's parser
+/// (objects, arrays, strings, integers as `int64`/`uint64`, fractions as `double`) and gives up, returning
+/// false, on anything it does not read simply: a `\u` escape, an integer outside 64 bits, a number `double`
+/// cannot hold, a byte order mark, nesting beyond `max_depth` (or `deepest`), and every error (a duplicate key,
+/// invalid UTF-8, a syntax error, trailing text). `parse_json` then runs `parse_json_text`, which decides and
+/// names the error, so the reader only ever accepts text that `parse_json_text` accepts, with the same value.
+class PlainJsonReader {
+public:
+    using json = nlohmann::json;
+
+    /// The deepest nesting read here, whatever `max_depth` allows (the reader recurses; deeper text takes the
+    /// iterative path).
+    static constexpr std::size_t deepest = 128;
+
+    PlainJsonReader(std::string_view text, std::size_t max_depth) noexcept
+        : next_(text.data()), end_(text.data() + text.size()), max_depth_(max_depth < deepest ? max_depth : deepest) {}
+
+    /// Reads the whole text into `out`; false if it gave up (`out` then holds a partial value).
+    [[nodiscard]] bool read(json& out) {
+        skip_space();
+        if (!value(out, 0)) return false;
+        skip_space();
+        return next_ == end_;
+    }
+
+private:
+    void skip_space() noexcept {
+        while (next_ != end_ && (*next_ == ' ' || *next_ == '\n' || *next_ == '\r' || *next_ == '\t')) ++next_;
+    }
+
+    [[nodiscard]] bool value(json& out, std::size_t depth) {
+        if (next_ == end_) return false;
+        switch (*next_) {
+        case '{':
+            return object(out, depth + 1);
+        case '[':
+            return array(out, depth + 1);
+        case '"': {
+            std::string text;
+            if (!string(text)) return false;
+            out = std::move(text);
+            return true;
+        }
+        case 't':
+            return literal("true", out, json(true));
+        case 'f':
+            return literal("false", out, json(false));
+        case 'n':
+            return literal("null", out, json(nullptr));
+        default:
+            return number(out);
+        }
+    }
+
+    [[nodiscard]] bool literal(std::string_view word, json& out, json&& literal_value) noexcept {
+        if (static_cast<std::size_t>(end_ - next_) < word.size() || std::string_view(next_, word.size()) != word) {
+            return false;
+        }
+        next_ += word.size();
+        out = std::move(literal_value);
+        return true;
+    }
+
+    [[nodiscard]] bool object(json& out, std::size_t depth) {
+        if (depth > max_depth_) return false;
+        ++next_; // '{'
+        out = json::object();
+        auto& members = out.get_ref<json::object_t&>();
+        skip_space();
+        if (next_ != end_ && *next_ == '}') {
+            ++next_;
+            return true;
+        }
+        while (true) {
+            std::string key;
+            if (next_ == end_ || *next_ != '"' || !string(key)) return false;
+            skip_space();
+            if (next_ == end_ || *next_ != ':') return false;
+            ++next_;
+            skip_space();
+            auto [slot, inserted] = members.try_emplace(std::move(key));
+            if (!inserted || !value(slot->second, depth)) return false;
+            skip_space();
+            if (next_ == end_) return false;
+            if (*next_ == '}') {
+                ++next_;
+                return true;
+            }
+            if (*next_ != ',') return false;
+            ++next_;
+            skip_space();
+        }
+    }
+
+    [[nodiscard]] bool array(json& out, std::size_t depth) {
+        if (depth > max_depth_) return false;
+        ++next_; // '['
+        out = json::array();
+        auto& elements = out.get_ref<json::array_t&>();
+        skip_space();
+        if (next_ != end_ && *next_ == ']') {
+            ++next_;
+            return true;
+        }
+        while (true) {
+            elements.emplace_back();
+            if (!value(elements.back(), depth)) return false;
+            skip_space();
+            if (next_ == end_) return false;
+            if (*next_ == ']') {
+                ++next_;
+                return true;
+            }
+            if (*next_ != ',') return false;
+            ++next_;
+            skip_space();
+        }
+    }
+
+    // A string from its opening quote; escapes other than `\u` are decoded, anything else unusual gives up.
+    [[nodiscard]] bool string(std::string& out) {
+        ++next_; // '"'
+        const char* const start = next_;
+        bool ascii = true;
+        while (next_ != end_ && *next_ != '"' && *next_ != '\\') {
+            const auto c = static_cast<unsigned char>(*next_);
+            if (c < 0x20U) return false;
+            if (c >= 0x80U) ascii = false;
+            ++next_;
+        }
+        out.assign(start, next_);
+        while (next_ != end_ && *next_ != '"') {
+            const auto c = static_cast<unsigned char>(*next_);
+            if (c == '\\') {
+                if (++next_ == end_) return false;
+                switch (*next_) {
+                case '"':
+                case '\\':
+                case '/':
+                    out.push_back(*next_);
+                    break;
+                case 'b':
+                    out.push_back('\b');
+                    break;
+                case 'f':
+                    out.push_back('\f');
+                    break;
+                case 'n':
+                    out.push_back('\n');
+                    break;
+                case 'r':
+                    out.push_back('\r');
+                    break;
+                case 't':
+                    out.push_back('\t');
+                    break;
+                default: // `\u` and invalid escapes
+                    return false;
+                }
+            } else {
+                if (c < 0x20U) return false;
+                if (c >= 0x80U) ascii = false;
+                out.push_back(static_cast<char>(c));
+            }
+            ++next_;
+        }
+        if (next_ == end_) return false;
+        ++next_; // '"'
+        return ascii || is_valid_utf8(out);
+    }
+
+    [[nodiscard]] static bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+    // A number in JSON's grammar: an integer as nlohmann reads it (negative: int64, else uint64), a
+    // fraction or exponent as the correctly rounded double that nlohmann's strtod gives.
+    [[nodiscard]] bool number(json& out) {
+        const char* const start = next_;
+        const bool negative = *next_ == '-';
+        if (negative) ++next_;
+        if (next_ == end_) return false;
+        if (*next_ == '0') {
+            ++next_;
+        } else if (is_digit(*next_)) {
+            while (next_ != end_ && is_digit(*next_)) ++next_;
+        } else {
+            return false;
+        }
+        bool integer = true;
+        if (next_ != end_ && *next_ == '.') {
+            integer = false;
+            ++next_;
+            if (next_ == end_ || !is_digit(*next_)) return false;
+            while (next_ != end_ && is_digit(*next_)) ++next_;
+        }
+        if (next_ != end_ && (*next_ == 'e' || *next_ == 'E')) {
+            integer = false;
+            ++next_;
+            if (next_ != end_ && (*next_ == '+' || *next_ == '-')) ++next_;
+            if (next_ == end_ || !is_digit(*next_)) return false;
+            while (next_ != end_ && is_digit(*next_)) ++next_;
+        }
+        if (integer && negative) {
+            std::int64_t number = 0;
+            const auto [at, ec] = std::from_chars(start, next_, number);
+            if (ec != std::errc{} || at != next_) return false;
+            out = number;
+            return true;
+        }
+        if (integer) {
+            std::uint64_t number = 0;
+            const auto [at, ec] = std::from_chars(start, next_, number);
+            if (ec != std::errc{} || at != next_) return false;
+            out = number;
+            return true;
+        }
+#if defined(__cpp_lib_to_chars)
+        double number = 0;
+        const auto [at, ec] = std::from_chars(start, next_, number);
+        if (ec != std::errc{} || at != next_ || !std::isfinite(number)) return false;
+        out = number;
+        return true;
+#else
+        return false;
+#endif
+    }
+
+    const char* next_;
+    const char* end_;
+    std::size_t max_depth_;
+};
+
+/// The strict parse of JSON text through nlohmann's text parser and `StrictSax` (not `json::sax_parse`, which
+/// also instantiates nlohmann's readers of binary formats): what `parse_json` runs when `PlainJsonReader` gives
+/// up, and the one that names the error. The size and emptiness checks are `parse_json`'s.
+[[nodiscard]] inline nlohmann::json parse_json_text(std::string_view text, std::size_t max_depth) {
+    nlohmann::json root;
+    StrictSax sax(root, max_depth);
+    using Input = decltype(nlohmann::detail::input_adapter(text.data(), text.data() + text.size()));
+    nlohmann::detail::parser<nlohmann::json, Input> parser(
+        nlohmann::detail::input_adapter(text.data(), text.data() + text.size()), nullptr, true, false);
+    const bool ok = parser.sax_parse(&sax, true);
+    if (!ok || sax.error()) {
+        if (sax.error()) throw std::move(*sax.error());
+        throw DecodeError(DecodeError::Kind::malformed_json, {}, {}, "the input is not valid JSON");
+    }
+    return root;
+}
+
 } // namespace detail
 
 /// Parses JSON text strictly: refuses empty or truncated input, trailing garbage, duplicate keys, invalid
 /// UTF-8, nesting deeper than `options.max_depth` and text longer than `options.max_bytes`. Each refusal
-/// is a `DecodeError` whose `json_path()` points at the offending value.
+/// is a `DecodeError` whose `json_path()` points at the offending value. Text in the plain form events are
+/// stored in is read in one pass (`detail::PlainJsonReader`); the rest, and every error, by nlohmann's parser.
 [[nodiscard]] inline nlohmann::json parse_json(std::string_view text, const DecodeOptions& options = {}) {
     if (text.size() > options.max_bytes) {
         throw DecodeError(DecodeError::Kind::too_large, {}, {},
@@ -252,14 +574,11 @@ inline void check_depth_located(const nlohmann::json& value, std::size_t max_dep
     if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
         throw DecodeError(DecodeError::Kind::malformed_json, {}, {}, "the input is empty");
     }
-    nlohmann::json root;
-    detail::StrictSax sax(root, options.max_depth);
-    const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &sax);
-    if (!ok || sax.error()) {
-        if (sax.error()) throw std::move(*sax.error());
-        throw DecodeError(DecodeError::Kind::malformed_json, {}, {}, "the input is not valid JSON");
+    {
+        nlohmann::json root;
+        if (detail::PlainJsonReader(text, options.max_depth).read(root)) return root;
     }
-    return root;
+    return detail::parse_json_text(text, options.max_depth);
 }
 
 } // namespace orchestrix

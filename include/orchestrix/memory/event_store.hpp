@@ -268,9 +268,14 @@ private:
         // Make room first, so that once writing starts only copying an event can fail.
         const std::size_t count = events.size();
         const std::size_t stored_before = data->events.size();
+        const std::size_t extras_before = data->extras.size();
         try {
             grow(data->events, count);
-            data->stored.reserve_more(count);
+            data->records.reserve_more(count);
+            std::size_t with_extras = 0;
+            for (const envelope_type& e : events)
+                if (extras_type::carried_by(e.metadata)) ++with_extras;
+            if (with_extras > 0) data->extras.reserve_more(with_extras);
             grow(log_, count);
             if constexpr (tagged) reserve_index(events, tags);
         } catch (...) {
@@ -283,11 +288,22 @@ private:
         try {
             for (std::size_t i = 0; i < count; ++i) {
                 data->events.push_back(events[i].event);
-                data->stored.emplace_back(events[i].metadata, now, first + i);
+                const Metadata& m = events[i].metadata;
+                std::size_t extras = 0;
+                if (extras_type::carried_by(m)) [[unlikely]] {
+                    // Empty strings are not copied: that is an out-of-line call.
+                    extras_type& x = data->extras.emplace_back();
+                    if (!m.correlation_id.empty()) x.correlation_id = m.correlation_id;
+                    if (!m.causation_id.empty()) x.causation_id = m.causation_id;
+                    x.trace = m.trace;
+                    extras = data->extras.size();
+                }
+                data->records.emplace_back(Record{m.event_id, first + i, now, extras});
             }
         } catch (...) { // all or nothing: undo the partial batch
             data->events.erase(data->events.begin() + static_cast<std::ptrdiff_t>(stored_before), data->events.end());
-            data->stored.truncate(stored_before);
+            data->records.truncate(stored_before);
+            data->extras.truncate(extras_before);
             if (data->events.empty()) streams_.erase(found);
             throw;
         }
@@ -543,29 +559,26 @@ private:
                              [&](const LogEntry& e, position_t) { std::invoke(visitor, view(*e.stream, e.index)); });
     }
 
-    // What a stream keeps beside each event: the caller's metadata stamped with the time, and the position.
-    struct Stored {
-        Metadata metadata;
-        position_t position;
-
-        Stored(const Metadata& m, std::chrono::system_clock::time_point now, position_t p) : position(p) {
-            metadata.event_id = m.event_id;
-            // Empty strings are not copied: that is an out-of-line call, and most events carry neither id.
-            if (!m.correlation_id.empty()) metadata.correlation_id = m.correlation_id;
-            if (!m.causation_id.empty()) metadata.causation_id = m.causation_id;
-            metadata.recorded_at = now;
-            metadata.trace = m.trace;
-        }
+    using extras_type = typename view_type::Extras;
+    // What a stream keeps beside each event (40 bytes): its id, position and recording time, and where its
+    // `Extras` are (correlation id, causation id, trace: kept apart, for the events that carry any).
+    struct Record {
+        Uuid event_id{};
+        position_t position = 0;
+        std::chrono::system_clock::time_point recorded_at{};
+        std::size_t extras = 0; // 0: none; else 1 + its index in the stream's `extras`
     };
-    // A stream keeps its events contiguous (a fold touches nothing else) and their metadata and positions
-    // beside them in an array that never moves its elements (growing it copies no strings); index i holds
-    // version base + i + 1 (base > 0 once earlier events were removed, or for a recreated stream). A stream
-    // holds at least one event: one whose events are all removed leaves the map.
+    static_assert(sizeof(void*) != 8 || sizeof(Record) == 40, "docs/event-stores.md gives a record's size");
+    // A stream keeps its events contiguous (a fold touches nothing else) and their records beside them in an
+    // array that never moves its elements, and the extras of the events that carry any in another; index i
+    // holds version base + i + 1 (base > 0 once earlier events were removed, or for a recreated stream). A
+    // stream holds at least one event: one whose events are all removed leaves the map.
     struct StreamData {
         std::string_view id; // the map's key
         stream_version_t base = 0;
         std::vector<Events> events;
-        detail::StableArray<Stored> stored;
+        detail::StableArray<Record> records;
+        detail::StableArray<extras_type> extras;
     };
     // The lifecycle state of a stream a lifecycle operation touched (`stream_info`); `version` is the last
     // version written as of the moment the stream last held no events.
@@ -620,14 +633,12 @@ private:
         return found == streams_.end() ? nullptr : &found->second;
     }
 
-    static recorded_type record(const StreamData& data, std::size_t i) {
-        return recorded_type{std::string(data.id), data.base + i + 1, data.stored[i].position, data.events[i],
-                             data.stored[i].metadata};
-    }
+    static recorded_type record(const StreamData& data, std::size_t i) { return view(data, i).to_owned(); }
 
     static view_type view(const StreamData& data, std::size_t i) noexcept {
-        return view_type{data.id, data.base + i + 1, &data.stored[i].position, &data.events[i],
-                         &data.stored[i].metadata};
+        const Record& r = data.records[i];
+        const extras_type* extras = r.extras == 0 ? nullptr : &data.extras[r.extras - 1];
+        return view_type{data.id, data.base + i + 1, r.position, &data.events[i], &r.event_id, r.recorded_at, extras};
     }
 
     // The global position of the last event ever stored.
@@ -690,7 +701,7 @@ private:
     // or after it; version + 1 if there is none): retention by age removes the versions below it.
     static stream_version_t age_bound(const StreamData& data, std::chrono::system_clock::time_point cutoff) {
         std::size_t i = 0;
-        while (i < data.events.size() && data.stored[i].metadata.recorded_at < cutoff) ++i;
+        while (i < data.events.size() && data.records[i].recorded_at < cutoff) ++i;
         return data.base + i + 1;
     }
 
@@ -741,18 +752,29 @@ private:
             target.id = fresh->first;
             target.base = data.base + count;
             target.events.reserve(kept);
-            target.stored.reserve_more(kept);
+            target.records.reserve_more(kept);
+            std::size_t kept_extras = 0;
+            for (std::size_t i = count; i < data.events.size(); ++i)
+                if (data.records[i].extras != 0) ++kept_extras;
+            if (kept_extras > 0) target.extras.reserve_more(kept_extras);
             for (std::size_t i = count; i < data.events.size(); ++i) {
                 target.events.push_back(std::move_if_noexcept(data.events[i]));
-                target.stored.emplace_back(std::move_if_noexcept(data.stored[i]));
+            }
+            for (std::size_t i = count; i < data.events.size(); ++i) { // reserved, moved: nothing throws
+                Record r = data.records[i];
+                if (r.extras != 0) {
+                    target.extras.emplace_back(std::move_if_noexcept(data.extras[r.extras - 1]));
+                    r.extras = target.extras.size();
+                }
+                target.records.emplace_back(r);
             }
             replacement = scratch.extract(fresh);
         }
 
         // Nothing below allocates.
         for (std::size_t i = 0; i < count; ++i) {
-            const position_t p = data.stored[i].position;
-            if (p <= indexed_) ids_.erase(data.stored[i].metadata.event_id);
+            const position_t p = data.records[i].position;
+            if (p <= indexed_) ids_.erase(data.records[i].event_id);
             log_[static_cast<std::size_t>(p - 1 - log_base_)] = LogEntry{nullptr, 0};
         }
         if constexpr (tagged) {
@@ -776,7 +798,7 @@ private:
             const auto inserted = streams_.insert(std::move(replacement)).position;
             const StreamData& moved = inserted->second;
             for (std::size_t i = 0; i < kept; ++i) {
-                log_[static_cast<std::size_t>(moved.stored[i].position - 1 - log_base_)] = LogEntry{&moved, i};
+                log_[static_cast<std::size_t>(moved.records[i].position - 1 - log_base_)] = LogEntry{&moved, i};
             }
         }
         removed_ += count;
@@ -815,7 +837,7 @@ private:
         ids_.reserve_more(static_cast<std::size_t>(head - p));
         for (; p < head; ++p) {
             const LogEntry& e = log_[static_cast<std::size_t>(p - log_base_)];
-            if (e.stream != nullptr) ids_.insert(e.stream->stored[e.index].metadata.event_id, p + 1);
+            if (e.stream != nullptr) ids_.insert(e.stream->records[e.index].event_id, p + 1);
         }
         indexed_ = head;
     }

@@ -3,7 +3,6 @@
 #include <orchestrix/core/aggregate.hpp>
 #include <orchestrix/core/event_fields.hpp>
 #include <orchestrix/core/message.hpp>
-#include <orchestrix/detail/type_traits.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -100,6 +99,21 @@ template <class E>
 }
 
 } // namespace detail
+
+namespace diagnostic {
+
+/// What a call on `AggregateFixture<Aggregate>` was given instead of the aggregate's events (see namespace
+/// diagnostic in core/message.hpp).
+template <class Aggregate>
+struct in_fixture_of {
+    template <class Argument>
+    struct pass_one_of_its_events_not; // given()/then() take the aggregate's events, or ranges of them
+};
+
+template <class...>
+inline constexpr bool fixture_takes = false;
+
+} // namespace diagnostic
 
 /// Tests one aggregate type: `given` past events, `when` a command, `then` the events it must raise (or
 /// `then_error<E>()`, or `then_nothing()`). Every `then...` throws `FixtureFailure` when its expectation does
@@ -270,7 +284,8 @@ private:
         } else if constexpr (std::ranges::input_range<E>) {
             for (const auto& element : e) given_one(element);
         } else {
-            static_assert(detail::always_false<E>,
+            (void)sizeof(typename diagnostic::in_fixture_of<Aggregate>::template pass_one_of_its_events_not<E>);
+            static_assert(diagnostic::fixture_takes<Aggregate, E>,
                           "AggregateFixture::given: each argument must be one of the aggregate's events (an "
                           "alternative of its variant, or the variant) or a range of them");
         }
@@ -296,7 +311,8 @@ private:
         } else if constexpr (std::ranges::input_range<E>) {
             for (const auto& element : e) append_events(out, element);
         } else {
-            static_assert(detail::always_false<E>,
+            (void)sizeof(typename diagnostic::in_fixture_of<Aggregate>::template pass_one_of_its_events_not<E>);
+            static_assert(diagnostic::fixture_takes<Aggregate, E>,
                           "AggregateFixture::then: each argument must be one of the aggregate's events (an "
                           "alternative of its variant, or the variant) or a range of them");
         }
