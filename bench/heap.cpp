@@ -1,12 +1,35 @@
-// Both sides of every benchmark run in this process with the same heap settings: freed memory stays in the
-// process instead of going back to the operating system between iterations, so that page faults from
-// re-touching fresh pages (very costly on virtual machines) do not swamp the work being measured.
+// The heap every benchmark program runs with: glibc's defaults, unless the environment asks for the tuned heap.
+//
+// ORCHESTRIX_BENCH_HEAP=tuned keeps freed memory in the process instead of giving it back to the operating
+// system (M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 1 GiB), so that page faults from re-touching fresh pages
+// (very costly on virtual machines) weigh less in the figures. Unset, empty or "default": glibc's defaults,
+// the heap a user's program gets. Any other value stops the program before it runs a benchmark. tools/bench.py
+// runs the in-memory benchmarks both ways and says which figure came from which heap; the JSON output's
+// context names the heap of its run ("heap": "default" or "tuned").
+#include <benchmark/benchmark.h>
 #include <malloc.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
 
 namespace {
 const bool heap_configured = [] {
-    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+    const char* value = std::getenv("ORCHESTRIX_BENCH_HEAP");
+    const std::string_view heap = value != nullptr ? value : "";
+    if (heap.empty() || heap == "default") {
+        benchmark::AddCustomContext("heap", "default");
+        return false;
+    }
+    if (heap != "tuned") {
+        std::fprintf(stderr, "ORCHESTRIX_BENCH_HEAP must be \"tuned\", \"default\" or unset, not \"%s\"\n", value);
+        std::exit(2);
+    }
+    if (mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) != 1 || mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024) != 1) {
+        std::fprintf(stderr, "ORCHESTRIX_BENCH_HEAP=tuned: mallopt refused the settings\n");
+        std::exit(2);
+    }
+    benchmark::AddCustomContext("heap", "tuned");
     return true;
 }();
 } // namespace

@@ -3,7 +3,8 @@
 // The shared workload definitions (keep them fixed so figures compare across versions).
 //
 // W1 append: 1,000 streams x 100 events of three event types {account_id: "acc-000123", amount},
-//            appended round-robin with an expected-version check, 1 or 10 events per append.
+//            appended round-robin with an expected-version check, 1 or 10 events per append; the events
+//            are plain (no ids) until appended.
 // W2 replay: fold a 1,000,000-event stream into an aggregate; replay all W1 streams.
 
 #include <orchestrix/orchestrix.hpp>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -76,6 +78,32 @@ struct PlainAccount {
     void operator()(const Withdrawn& e) { balance -= e.amount; }
 };
 
+// W1's input as a user holds it: per round, one batch of `per_append` plain events per stream, with no ids
+// yet (a store's append of plain events gives each its id, as `store.append(stream, {Deposited{...}}, ...)`
+// does). Every side of W1 appends these same batches.
+struct PlainBatches {
+    std::vector<std::string> streams{};
+    std::vector<std::vector<std::vector<Event>>> rounds{}; // [round][stream] -> batch
+};
+
+inline PlainBatches make_plain_batches(int streams, int per_append, int events_per_stream) {
+    PlainBatches input;
+    for (int s = 0; s < streams; ++s) input.streams.push_back(account_id(s));
+    const int rounds = events_per_stream / per_append;
+    input.rounds.resize(static_cast<std::size_t>(rounds));
+    for (int r = 0; r < rounds; ++r) {
+        auto& round = input.rounds[static_cast<std::size_t>(r)];
+        round.resize(static_cast<std::size_t>(streams));
+        for (int s = 0; s < streams; ++s) {
+            auto& batch = round[static_cast<std::size_t>(s)];
+            batch.reserve(static_cast<std::size_t>(per_append));
+            for (int k = 0; k < per_append; ++k)
+                batch.push_back(make_event(input.streams[static_cast<std::size_t>(s)], r * per_append + k));
+        }
+    }
+    return input;
+}
+
 // The durable-store append workloads' input: per round, one batch of `per_append` plain events per stream,
 // raised into envelopes (which gives each its id, as a user's command does).
 struct Batches {
@@ -84,19 +112,12 @@ struct Batches {
 };
 
 inline Batches make_batches(int streams, int per_append, int events_per_stream) {
+    PlainBatches plain = make_plain_batches(streams, per_append, events_per_stream);
     Batches input;
-    for (int s = 0; s < streams; ++s) input.streams.push_back(account_id(s));
-    const int rounds = events_per_stream / per_append;
-    input.rounds.resize(static_cast<std::size_t>(rounds));
-    for (int r = 0; r < rounds; ++r) {
-        auto& round = input.rounds[static_cast<std::size_t>(r)];
-        round.resize(static_cast<std::size_t>(streams));
-        for (int s = 0; s < streams; ++s) {
-            for (int k = 0; k < per_append; ++k) {
-                round[static_cast<std::size_t>(s)].emplace_back(
-                    make_event(input.streams[static_cast<std::size_t>(s)], r * per_append + k));
-            }
-        }
+    input.streams = std::move(plain.streams);
+    input.rounds.resize(plain.rounds.size());
+    for (std::size_t r = 0; r < plain.rounds.size(); ++r) {
+        for (const auto& batch : plain.rounds[r]) input.rounds[r].emplace_back(batch.begin(), batch.end());
     }
     return input;
 }

@@ -1,17 +1,40 @@
 #!/usr/bin/env python3
 """Builds the benchmark suite in Release, runs it, and writes docs/performance.md and docs/performance.png.
 
-    tools/bench.py                 # full run (about 5 minutes on 2 cores)
-    tools/bench.py --repetitions 3 --filter W1
+    tools/bench.py                 # full run (about 10 minutes on 2 cores)
+    tools/bench.py --repetitions 3 --filter W1 --output /tmp/performance.md   # a quick look, page elsewhere
     ORCHESTRIX_BENCH_DOCS=/tmp/docs tools/bench.py --filter scaling   # write the page elsewhere
 
-Every workload pairs the library with a hand-written baseline doing the same work in the same binary; the
-table gives the median of the repetitions and the ratio library / baseline. The compile-time check times
-`#include <orchestrix/orchestrix.hpp>` against a translation unit with only <variant>, <string>, <vector>
-and <map> (g++ -O0, median of 5). The page ends with bench/analysis.md, copied verbatim: the hand-written
-account of the targets that are missed, and why.
+Every workload pairs the library with a hand-written baseline doing the same work in the same binary; each
+row gives the median of the repetitions and, in brackets, the fastest and the slowest, for both sides, and the
+ratio library / baseline of the medians. The compile-time check times `#include <orchestrix/orchestrix.hpp>`
+against a translation unit with only <variant>, <string>, <vector> and <map>, and the file users write most
+(bench/compile_time/user_file.cpp) on the in-memory store and on the SQLite store with the JSON codec, with
+g++ -ftime-report's split of the latter (g++ -O0, median of 5). The page
+ends with bench/analysis.md, copied verbatim: the hand-written account of the targets that are missed, and why.
+Sections of the existing page that this script does not write (hand-written ones, or those of a program the
+run left out) are kept, before "## Compile time".
 
-ORCHESTRIX_BENCH_DOCS names another folder for performance.md and performance.png (default: docs/).
+Heap: orchestrix_bench runs with glibc's default heap (the main table). Its W1, W2 and W3 benchmarks run a
+second time with ORCHESTRIX_BENCH_HEAP=tuned (bench/heap.cpp: freed memory kept in the process), shown in the
+table's "tuned heap" column.
+
+I/O-bound benchmarks (every benchmark of orchestrix_bench whose name holds "sqlite", and the PostgreSQL
+program) run in a program run of their own with --benchmark_enable_random_interleaving=true, so that the
+library and its baseline see the same disk and load.
+
+Memory: the memory/library, memory/vector-variant and memory/map-store benchmarks (bench/memory.cpp, counter
+bytes_per_event) fill the "Memory per stored event" section.
+
+Emmett: when `node` is on the PATH and `@event-driven-io/emmett` resolves from bench/emmett/
+(`npm install --no-save --prefix bench/emmett @event-driven-io/emmett`), bench/emmett/w1_w2_w3.mjs runs W1, W2
+and W3 on Emmett's in-memory event store and message bus in the same run, and the "Peer: Emmett" section gives
+the ratio library / Emmett; otherwise that section says why it was not run.
+
+    tools/bench.py --emmett-only     # run only the Emmett script and replace that section of the page
+
+The page is docs/performance.md unless --output PATH names another file (performance.png goes beside it);
+ORCHESTRIX_BENCH_DOCS names another folder for both (default: docs/).
 
 PostgreSQL: orchestrix_bench_postgres (bench/postgres.cpp, built when libpq is found) starts a throwaway cluster
 and runs its benchmarks interleaved; the page gets a PostgreSQL section from it, followed by bench/postgres.md
@@ -39,8 +62,15 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "build", "bench")
+BUILD = os.path.join(ROOT, "build", "bench")  # --build-dir
 DOCS = os.environ.get("ORCHESTRIX_BENCH_DOCS") or os.path.join(ROOT, "docs")
+PAGE = os.path.join(DOCS, "performance.md")  # --output
+EMMETT_DIR = os.path.join(ROOT, "bench", "emmett")
+EMMETT_SCRIPT = os.path.join(EMMETT_DIR, "w1_w2_w3.mjs")
+# Benchmarks of orchestrix_bench that wait on the disk: run interleaved, in a program run of their own.
+IO_BOUND = re.compile(r"sqlite", re.I)
+# Benchmarks of orchestrix_bench that run a second time with the tuned heap.
+TUNED_HEAP = re.compile(r"^(W1|W2|W3)/")
 ANALYSIS = os.path.join(ROOT, "bench", "analysis.md")
 PG_NOTES = os.path.join(ROOT, "bench", "postgres.md")
 DCB_NOTES = os.path.join(ROOT, "bench", "dcb.md")
@@ -64,12 +94,16 @@ PG_PAIRS = [
 
 # (workload, library benchmark, baseline benchmark, target ratio)
 PAIRS = [
-    ("W1 append, 1 event per append", "W1/append/library/1", "W1/append/baseline/1", 1.5),
-    ("W1 append, 10 events per append", "W1/append/library/10", "W1/append/baseline/10", 1.3),
+    ("W1 append, 1 event per append", "W1/append/library/1", "W1/append/baseline/1", 2.0),
+    ("W1 append, 10 events per append", "W1/append/library/10", "W1/append/baseline/10", 2.0),
     ("W1 append, 1 event, vs baseline with an id index", "W1/append/library/1",
      "W1/append/baseline-with-id-index/1", None),
     ("W1 append, 10 events, vs baseline with an id index", "W1/append/library/10",
      "W1/append/baseline-with-id-index/10", None),
+    ("W1 append, 1 event, envelopes with ids made before timing (not the user's path)",
+     "W1/append/library-prebuilt-envelopes/1", "W1/append/baseline/1", None),
+    ("W1 append, 10 events, envelopes with ids made before timing (not the user's path)",
+     "W1/append/library-prebuilt-envelopes/10", "W1/append/baseline/10", None),
     ("W1 append, 1 event, a no-op observer attached vs none", "W1/append/library-observed/1",
      "W1/append/library/1", None),
     ("W1 append, 10 events, a no-op observer attached vs none", "W1/append/library-observed/10",
@@ -104,6 +138,25 @@ PAIRS = [
      "Command/warm/baseline-map/100000", 1.5),
     ("Command without a cache, stream of 100,000 (replays it)", "Command/warm/library-uncached/100000/iterations:2000",
      "Command/warm/baseline-map/100000", None),
+]
+
+# Memory per stored event (bench/memory.cpp): (side, benchmark); each reports the counter bytes_per_event.
+MEMORY_ROWS = [
+    ("InMemoryEventStore", "memory/library"),
+    ("`std::vector<Event>` (payloads only, reserved)", "memory/vector-variant"),
+    ("W1 baseline's store (`unordered_map` of `std::vector<Event>`)", "memory/map-store"),
+]
+MEMORY_GOAL = 2.0  # the library's bytes per event over the vector's
+
+# The peer: (workload, library benchmark, workload of bench/emmett/w1_w2_w3.mjs).
+EMMETT_PAIRS = [
+    ("W1 append, 1 event per append", "W1/append/library/1", "W1/append/1"),
+    ("W1 append, 10 events per append", "W1/append/library/10", "W1/append/10"),
+    ("W2 replay a 1,000,000-event stream", "W2/replay-1M/library/1000000", "W2/replay-1M"),
+    ("W2 replay all W1 streams (by id)", "W2/replay-w1/library", "W2/replay-w1"),
+    ("W3 sync bus publish, 1 handler", "W3/publish/library/1", "W3/publish/1"),
+    ("W3 sync bus publish, 10 handlers", "W3/publish/library/10", "W3/publish/10"),
+    ("W3 sync bus publish, 1,000 handlers", "W3/publish/library/1000", "W3/publish/1000"),
 ]
 
 # Decisions across streams (DCB): (workload, library benchmark, baseline benchmark) of orchestrix_bench. Each
@@ -156,66 +209,135 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def build():
-    run(["cmake", "--preset", "bench"], cwd=ROOT, stdout=subprocess.DEVNULL)
-    run(["cmake", "--build", "--preset", "bench", "-j", str(os.cpu_count() or 2)], cwd=ROOT)
+def build(jobs):
+    if BUILD == os.path.join(ROOT, "build", "bench"):
+        run(["cmake", "--preset", "bench"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    else:  # the preset's settings in another folder
+        run(["cmake", "--preset", "bench", "-B", BUILD], cwd=ROOT, stdout=subprocess.DEVNULL)
+    run(["cmake", "--build", BUILD, "-j", str(jobs)], cwd=ROOT)
+
+
+def bench_binary():
+    return os.path.join(BUILD, "bench", "orchestrix_bench")
+
+
+def list_benchmarks(binary, flt):
+    """The names of `binary`'s benchmarks that `flt` selects (all if empty)."""
+    cmd = [binary, "--benchmark_list_tests"] + ([f"--benchmark_filter={flt}"] if flt else [])
+    listed = subprocess.run(cmd, capture_output=True, text=True)
+    if listed.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{listed.stderr}")
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+
+
+def exactly(names):
+    """A --benchmark_filter that selects exactly `names`."""
+    return "^(" + "|".join(re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", n) for n in names) + ")$"
+
+
+def run_binary(binary, repetitions, names, out, interleave=False, heap=None):
+    """Runs the benchmarks `names` of `binary`, `repetitions` times each, and returns its JSON results."""
+    env = dict(os.environ)
+    env.pop("ORCHESTRIX_BENCH_HEAP", None)
+    if heap:
+        env["ORCHESTRIX_BENCH_HEAP"] = heap
+    cmd = [binary, f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=false",
+           f"--benchmark_out={out}", "--benchmark_out_format=json", f"--benchmark_filter={exactly(names)}"]
+    if interleave:
+        cmd.append("--benchmark_enable_random_interleaving=true")
+    print(f"+ ORCHESTRIX_BENCH_HEAP={heap}" if heap else "+ (default heap)", end=" ", flush=True)
+    run(cmd, cwd=ROOT, env=env)
+    with open(out) as f:
+        results = json.load(f)
+    ran = results.get("context", {}).get("heap", "default")
+    if ran != (heap or "default"):
+        raise SystemExit(f"{binary} ran with the {ran} heap, not the {heap or 'default'} one")
+    return results
 
 
 def run_benchmarks(repetitions, flt):
-    out = os.path.join(BUILD, "results.json")
-    cmd = [os.path.join(BUILD, "bench", "orchestrix_bench"), f"--benchmark_repetitions={repetitions}",
-           "--benchmark_report_aggregates_only=false", f"--benchmark_out={out}", "--benchmark_out_format=json"]
-    if flt:
-        cmd.append(f"--benchmark_filter={flt}")
-    run(cmd, cwd=ROOT)
-    with open(out) as f:
-        return json.load(f)
+    """orchestrix_bench's results: {"in_memory": in-memory benchmarks, default heap; "tuned": W1/W2/W3 again with
+    the tuned heap; "io": the I/O-bound ones, interleaved}. A part the filter leaves empty is None."""
+    binary = bench_binary()
+    names = list_benchmarks(binary, flt)
+    in_memory = [n for n in names if not IO_BOUND.search(n)]
+    io_bound = [n for n in names if IO_BOUND.search(n)]
+    tuned = [n for n in in_memory if TUNED_HEAP.match(n)]
+    return {
+        "in_memory": run_binary(binary, repetitions, in_memory, os.path.join(BUILD, "results.json"))
+        if in_memory else None,
+        "tuned": run_binary(binary, repetitions, tuned, os.path.join(BUILD, "results-tuned-heap.json"),
+                            heap="tuned") if tuned else None,
+        "io": run_binary(binary, repetitions, io_bound, os.path.join(BUILD, "results-io.json"), interleave=True)
+        if io_bound else None,
+    }
 
 
-def medians(results):
-    """Median real time (ns) and items/s of each benchmark over its repetitions."""
-    times, rates = {}, {}
-    for b in results["benchmarks"]:
-        if b.get("run_type") != "iteration":
-            continue
-        name = b["run_name"]
-        scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
-        times.setdefault(name, []).append(b["real_time"] * scale)
-        if "items_per_second" in b:
-            rates.setdefault(name, []).append(b["items_per_second"])
-    return ({k: statistics.median(v) for k, v in times.items()},
-            {k: statistics.median(v) for k, v in rates.items()})
+def merged(*results):
+    """One result set holding the benchmarks of all of `results` (None ones left out)."""
+    return {"benchmarks": [b for r in results if r for b in r.get("benchmarks", [])]}
+
+
+def spread(values, show):
+    """median (fastest – slowest) of `values`, each shown with `show`."""
+    return f"{show(statistics.median(values))} ({show(min(values))} – {show(max(values))})"
 
 
 def compile_time():
-    """Seconds that including orchestrix.hpp adds to a small translation unit (g++ -O0, median of 5)."""
+    """Compile times with g++ -O0 (median of 5): what including orchestrix.hpp adds to a small translation unit,
+    and the file users write most (bench/compile_time/user_file.cpp) on the in-memory store and on the SQLite
+    store with the JSON codec, with where the SQLite one's time goes (g++ -ftime-report)."""
     cxx = shutil.which("g++")
     if not cxx:
         return None
+    include = os.path.join(ROOT, "include")
+    user_file = os.path.join(ROOT, "bench", "compile_time", "user_file.cpp")
     with tempfile.TemporaryDirectory() as tmp:
         plain = os.path.join(tmp, "plain.cpp")
         with_lib = os.path.join(tmp, "with.cpp")
+        nlohmann_only = os.path.join(tmp, "nlohmann.cpp")
         std = "#include <variant>\n#include <string>\n#include <vector>\n#include <map>\nint main() { return 0; }\n"
         with open(plain, "w") as f:
             f.write(std)
         with open(with_lib, "w") as f:
             f.write("#include <orchestrix/orchestrix.hpp>\n" + std)
+        with open(nlohmann_only, "w") as f:
+            f.write("#include <nlohmann/json.hpp>\nint main() { return 0; }\n")
 
-        def timed(src):
+        def command(src, *flags):
+            return [cxx, "-std=c++20", "-O0", "-I", include, *flags, "-c", src, "-o", os.path.join(tmp, "out.o")]
+
+        def timed(src, *flags):
             samples = []
             for _ in range(5):
                 start = time.perf_counter()
-                subprocess.run([cxx, "-std=c++20", "-O0", "-I", os.path.join(ROOT, "include"), "-c", src, "-o",
-                                os.path.join(tmp, "out.o")], check=True)
+                subprocess.run(command(src, *flags), check=True)
                 samples.append(time.perf_counter() - start)
             return statistics.median(samples)
 
         base, lib = timed(plain), timed(with_lib)
         # nlohmann_json and fmt must stay out of the umbrella header's include path.
-        pre = subprocess.run([cxx, "-std=c++20", "-I", os.path.join(ROOT, "include"), "-E", with_lib],
+        pre = subprocess.run([cxx, "-std=c++20", "-I", include, "-E", with_lib],
                              check=True, capture_output=True, text=True).stdout
         leaked = sorted(set(re.findall(r'# \d+ "[^"]*/(nlohmann|fmt)/', pre)))
-        return base, lib, leaked
+        result = {"base": base, "umbrella": lib, "leaked": leaked}
+        if os.path.exists(user_file):
+            result["user_memory"] = timed(user_file)
+            result["user_sqlite"] = timed(user_file, "-DORCHESTRIX_COMPILE_TIME_SQLITE")
+            result["nlohmann"] = timed(nlohmann_only)
+            report = subprocess.run(command(user_file, "-DORCHESTRIX_COMPILE_TIME_SQLITE", "-ftime-report"),
+                                    check=True, capture_output=True, text=True).stderr
+            phases = {}
+            for name in ("phase parsing", "phase lang. deferred", "phase opt and generate", "TOTAL"):
+                m = re.search(re.escape(name) + r"\s*:\s*([\d.]+)", report)
+                if m:
+                    phases[name] = float(m.group(1))
+            result["phases"] = phases
+            objdump = subprocess.run(["nm", "-C", "--defined-only", os.path.join(tmp, "out.o")],
+                                     capture_output=True, text=True).stdout.splitlines()
+            result["functions"] = len(objdump)
+            result["nlohmann_functions"] = sum(1 for line in objdump if " nlohmann::" in line)
+        return result
 
 
 def scaling_series(rates):
@@ -249,7 +371,7 @@ def plot(rates):
         cairo = subprocess.run(["gnuplot", "-e", "set terminal pngcairo"], capture_output=True).returncode == 0
         with open(script, "w") as f:
             f.write(f'set terminal {"pngcairo" if cairo else "png"} size 900,500\n')
-            f.write(f'set output "{os.path.join(DOCS, "performance.png")}"\n')
+            f.write(f'set output "{os.path.join(os.path.dirname(PAGE), "performance.png")}"\n')
             f.write('set title "InMemoryEventStore and a std::vector baseline: rate against stream length"\n')
             f.write('set logscale x\nset logscale y\nset xrange [500:2000000]\n')
             f.write('set xtics ("1,000" 1000, "10,000" 10000, "100,000" 100000, "1,000,000" 1000000)\n')
@@ -288,74 +410,305 @@ def fmt_time(ns):
     return f"{ns:.1f} ns"
 
 
-def write_doc(times, rates, repetitions, ct, plotted, postgres=None, dcb=None):
+def times_of(runs):
+    """{benchmark: [real time in ns of each repetition]}."""
+    return {name: [real_ns(r) for r in reps] for name, reps in runs.items()}
+
+
+def rates_of(runs):
+    """{benchmark: median items per second}, for the benchmarks that report it."""
+    return {name: statistics.median(r["items_per_second"] for r in reps)
+            for name, reps in runs.items() if all("items_per_second" in r for r in reps)}
+
+
+def verdict(ratio, target):
+    return "" if target is None else (f"<= {target}x " + ("met" if ratio <= target else "**not met**"))
+
+
+def write_doc(results, repetitions, ct, plotted, postgres=None, dcb=None, memory=None, emmett=None):
+    """Writes the page from orchestrix_bench's results (run_benchmarks) and the other programs' sections."""
+    runs, tuned = runs_of(merged(results["in_memory"], results["io"])), runs_of(results["tuned"])
+    times, tuned_times = times_of(runs), times_of(tuned)
     lines = ["# Performance", "",
              "Measured by `tools/bench.py` (it builds `bench/` in Release, runs it and writes this page).",
-             f"Machine: {machine()}. Median of {repetitions} repetitions; time is per whole workload.", "",
-             "| Workload | Library | Baseline | Ratio | Target |", "|---|---|---|---|---|"]
-    for label, lib, base, target in PAIRS:
-        if lib not in times or base not in times:
-            continue
-        ratio = times[lib] / times[base]
-        verdict = "" if target is None else (f"<= {target}x " + ("met" if ratio <= target else "**not met**"))
-        lib_rate = f" ({rates[lib] / 1e6:.2f} M ev/s)" if lib in rates else ""
-        base_rate = f" ({rates[base] / 1e6:.2f} M ev/s)" if base in rates else ""
-        lines.append(f"| {label} | {fmt_time(times[lib])}{lib_rate} | {fmt_time(times[base])}{base_rate} | "
-                     f"{ratio:.2f}x | {verdict} |")
-    lines += ["", "## Cost per event against stream length", ""]
-    series = scaling_series(rates)
+             f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end of the run "
+             f"({time.strftime('%Y-%m-%d')}). Each figure is the median of {repetitions} repetitions and, in "
+             "brackets, the fastest and the slowest; time is per whole workload (W3: per publish or event); the "
+             "ratio is library / baseline of the medians.", ""]
+    rows = [p for p in PAIRS if TUNED_HEAP.match(p[1]) and p[1] in times and p[2] in times]
+    if rows:
+        lines += ["## In memory: W1, W2, W3", "",
+                  "The Library, Baseline and Ratio columns come from a run of `orchestrix_bench` with glibc's "
+                  "default heap, the one a user's program gets. The \"tuned heap\" column comes from a second run "
+                  "of the same benchmarks with `ORCHESTRIX_BENCH_HEAP=tuned` (`bench/heap.cpp`: "
+                  "`M_MMAP_THRESHOLD` 32 MiB and `M_TRIM_THRESHOLD` 1 GiB, so that freed memory stays in the "
+                  "process and is not faulted in afresh by the next iteration): library / baseline, and their "
+                  "ratio. Targets are judged on the default heap.", "",
+                  "| Workload | Library | Baseline | Ratio | Target | Tuned heap: library / baseline, ratio |",
+                  "|---|---|---|---|---|---|"]
+        for label, lib, base, target in rows:
+            ratio = statistics.median(times[lib]) / statistics.median(times[base])
+            if lib in tuned_times and base in tuned_times:
+                tuned_ratio = statistics.median(tuned_times[lib]) / statistics.median(tuned_times[base])
+                tuned_cell = (f"{spread(tuned_times[lib], fmt_time)} / {spread(tuned_times[base], fmt_time)}, "
+                              f"{tuned_ratio:.2f}x")
+            else:
+                tuned_cell = "not run"
+            lines.append(f"| {label} | {spread(times[lib], fmt_time)} | {spread(times[base], fmt_time)} | "
+                         f"{ratio:.2f}x | {verdict(ratio, target)} | {tuned_cell} |")
+        lines.append("")
+    rows = [p for p in PAIRS if not TUNED_HEAP.match(p[1]) and p[1] in times and p[2] in times]
+    if rows:
+        lines += ["## Commands and SQLite", "",
+                  "Default heap. The SQLite rows (names with `sqlite`, here and in the DCB section) ran in a run of "
+                  "their own with `--benchmark_enable_random_interleaving=true`: the repetitions of every SQLite "
+                  "benchmark in random order, so that the library and its baseline meet the same state of the "
+                  "disk and of the machine.", "",
+                  "| Workload | Library | Baseline | Ratio | Target |", "|---|---|---|---|---|"]
+        for label, lib, base, target in rows:
+            ratio = statistics.median(times[lib]) / statistics.median(times[base])
+            lines.append(f"| {label} | {spread(times[lib], fmt_time)} | {spread(times[base], fmt_time)} | "
+                         f"{ratio:.2f}x | {verdict(ratio, target)} |")
+        lines.append("")
+    series = {}  # (kind, side) -> {length: [ns per event of each repetition]}
+    for name, reps in runs.items():
+        m = re.match(r"scaling/(append|replay)/(library|baseline)/(\d+)$", name)
+        if m and all("items_per_second" in r for r in reps):
+            series.setdefault((m.group(1), m.group(2)), {})[int(m.group(3))] = [1e9 / r["items_per_second"]
+                                                                                for r in reps]
     if series:
-        lines += ["Events appended one at a time to one stream (`scaling/append`), and that stream folded "
-                  "(`scaling/replay`), against the same work on a `std::vector<Event>` (the W1 and W2 baselines).",
-                  "", "| Benchmark | Events | Library ns/event | Baseline ns/event | Ratio |", "|---|---|---|---|---|"]
+        lines += ["## Cost per event against stream length", "",
+                  "Events appended one at a time to one stream (`scaling/append`; the library's append gives each "
+                  "its id, as W1's does), and that stream folded (`scaling/replay`), against the same work on a "
+                  "`std::vector<Event>` (the W1 and W2 baselines). Default heap.", "",
+                  "| Benchmark | Events | Library ns/event | Baseline ns/event | Ratio |", "|---|---|---|---|---|"]
+        ns = lambda v: f"{v:.1f}"  # noqa: E731
         for kind in ("append", "replay"):
-            lib = dict(series.get((kind, "library"), []))
-            base = dict(series.get((kind, "baseline"), []))
+            lib, base = series.get((kind, "library"), {}), series.get((kind, "baseline"), {})
             for length in sorted(set(lib) | set(base)):
-                lib_ns = f"{1e9 / lib[length]:.1f}" if length in lib else ""
-                base_ns = f"{1e9 / base[length]:.1f}" if length in base else ""
-                ratio = f"{base[length] / lib[length]:.2f}x" if length in lib and length in base else ""
-                lines.append(f"| {kind} | {length:,} | {lib_ns} | {base_ns} | {ratio} |")
-    if plotted:
-        lines += ["", "![append and replay rate of the library and its baseline against stream length]"
-                      "(performance.png)"]
+                ratio = (f"{statistics.median(lib[length]) / statistics.median(base[length]):.2f}x"
+                         if length in lib and length in base else "")
+                lines.append(f"| {kind} | {length:,} | {spread(lib[length], ns) if length in lib else ''} | "
+                             f"{spread(base[length], ns) if length in base else ''} | {ratio} |")
+        if plotted:
+            lines += ["", "![append and replay rate of the library and its baseline against stream length]"
+                          "(performance.png)"]
+        lines.append("")
+    lines += memory or []
+    lines += emmett or []
     if postgres:
-        lines += [""] + postgres
+        lines += postgres
     if dcb:
-        lines += [""] + dcb
+        lines += dcb
+    generated = {line[3:] for line in lines if line.startswith("## ")} | {"Compile time", "Reading the figures"}
+    lines += kept_sections(generated)
     if ct:
-        base, lib, leaked = ct
-        lines += ["", "## Compile time", "",
+        base, lib, leaked = ct["base"], ct["umbrella"], ct["leaked"]
+        lines += ["## Compile time", "",
                   f"Including `<orchestrix/orchestrix.hpp>` in a translation unit that already includes `<variant>`, "
                   f"`<string>`, `<vector>` and `<map>` costs **{lib - base:.2f} s** extra with g++ -O0 "
                   f"({base:.2f} s without, {lib:.2f} s with; goal: under 1 s). "
                   + ("nlohmann_json and fmt are not on its include path." if not leaked else
-                     f"**It pulls in {', '.join(leaked)}.**")]
-    lines += ["", "## Reading the figures", "",
+                     f"**It pulls in {', '.join(leaked)}.**"), ""]
+        if "user_sqlite" in ct:
+            phases = ct.get("phases", {})
+            total = phases.get("TOTAL") or 1.0
+
+            def share(name):
+                return f"{100 * phases.get(name, 0.0) / total:.0f} %"
+
+            lines += [f"The file users write most ([`bench/compile_time/user_file.cpp`](../bench/compile_time/user_file.cpp): "
+                      "three events that name their fields, an aggregate with three commands, a repository) "
+                      f"takes **{ct['user_memory']:.2f} s** with g++ -O0 on the in-memory store and "
+                      f"**{ct['user_sqlite']:.2f} s** on the SQLite store with the JSON codec (goal: 3 s). "
+                      f"Of the SQLite one's time, g++ spends {share('phase parsing')} parsing headers, "
+                      f"{share('phase lang. deferred')} instantiating templates and "
+                      f"{share('phase opt and generate')} generating code for "
+                      f"{ct['functions']:,} functions, {ct['nlohmann_functions']:,} of them nlohmann_json's; "
+                      f"`<nlohmann/json.hpp>` alone takes {ct['nlohmann']:.2f} s to parse.", ""]
+    lines += ["## Reading the figures", "",
               "- W1 is defined as 1,000 streams x 100 events of three event types "
               "(`{account_id: \"acc-000123\", amount}`), appended round-robin with an expected-version check. "
-              "Its baseline is an `unordered_map` of stream id to `std::vector<std::variant>` with the same "
-              "check and nothing else. The library also generates nothing during the timed loop (event ids "
-              "are made beforehand for both), but it validates the stream id and the batch, takes a lock, "
-              "makes sure no event id is stored already (idempotent appends: ids greater than every stored "
-              "id, as `Uuid::generate()` makes them, need no lookup), stores metadata and a timestamp, and "
-              "maintains the global order. The second baseline adds only an id index "
-              "(`std::unordered_set<Uuid>`, every id looked up and inserted) and shows what the plain way to "
-              "that guarantee costs.",
+              "Every side appends the same plain events, made before timing. The library's row is the user's "
+              "path, `store.append(stream, events, expected)` with a `std::vector<Event>`: inside the timed loop "
+              "each event is copied into an envelope that gets a fresh `Uuid::generate()` id, as "
+              "`store.append(stream, {Deposited{...}}, ...)` does; then the store validates the stream id and "
+              "the batch, takes a lock, makes sure no event id is stored already (idempotent appends: ids "
+              "greater than every stored id, as `Uuid::generate()` makes them, need no lookup), stores metadata "
+              "and a timestamp, and maintains the global order. The bare baseline is an `unordered_map` of "
+              "stream id to `std::vector<std::variant>` with the same check and nothing else (no ids). The "
+              "baseline with an id index also gives each event a `Uuid::generate()` id inside the timed loop, "
+              "looks it up in and inserts it into a `std::unordered_set<Uuid>`: the plain way to the same "
+              "guarantee. The rows \"envelopes with ids made before timing\" hand the store envelopes raised "
+              "beforehand: the store's own share of the append, without the ids and the copies into envelopes; "
+              "not what a user's append costs.",
               "- W2 folds stored events in place through `Repository::load` (`visit_stream` hands out "
               "`RecordedEventView`s over the stream's contiguous event array); the baseline is a `std::visit` "
               "loop over a `std::vector` that also counts the version, as an aggregate must. The W1-streams "
               "variant looks each stream up by id on both sides.",
-              "- Both sides of every pair run in one process with the same heap settings (`bench/heap.cpp`).",
+              "- Heap: both sides of every pair run in one process with the same heap. Every figure comes from "
+              "glibc's default heap except the \"tuned heap\" column of the W1/W2/W3 table (`bench/heap.cpp`, "
+              "`ORCHESTRIX_BENCH_HEAP=tuned`).",
+              "- I/O-bound programs and benchmarks (SQLite here, PostgreSQL, JetStream) run with "
+              "`--benchmark_enable_random_interleaving=true`.",
               ""]
     text = "\n".join(lines)
     if os.path.exists(ANALYSIS):  # the hand-written account, verbatim
         with open(ANALYSIS) as f:
             text += "\n" + f.read()
-    path = os.path.join(DOCS, "performance.md")
-    with open(path, "w") as f:
+    os.makedirs(os.path.dirname(PAGE) or ".", exist_ok=True)
+    with open(PAGE, "w") as f:
         f.write(text)
-    print(f"wrote {path}")
+    print(f"wrote {PAGE}")
+
+
+def sections_of(text):
+    """[(heading, text of the section)] of the `## ` sections of `text`, in order."""
+    return [(m.group(1), m.group(0).rstrip("\n"))
+            for m in re.finditer(r"^## ([^\n]*)\n.*?(?=^## |\Z)", text, flags=re.S | re.M)]
+
+
+def kept_sections(generated):
+    """The lines of the sections of the existing page that this run does not write: hand-written ones, and those
+    of programs the run left out (bench/analysis.md's own sections excepted: it is appended afresh)."""
+    if not os.path.exists(PAGE):
+        return []
+    with open(PAGE) as f:
+        text = f.read()
+    skip = set(generated)
+    if os.path.exists(ANALYSIS):
+        with open(ANALYSIS) as f:
+            skip |= {heading for heading, _ in sections_of(f.read())}
+    lines = []
+    for heading, section in sections_of(text):
+        if heading not in skip:
+            print(f"kept the section \"{heading}\" of {PAGE}", flush=True)
+            lines += [section, ""]
+    return lines
+
+
+# --- Memory ----------------------------------------------------------------------------------------------------
+
+def memory_section(results, repetitions, why_not=None):
+    """The page's "Memory per stored event" section (a list of lines) from orchestrix_bench's memory/* rows."""
+    runs = runs_of(results)
+    lines = ["## Memory per stored event", ""]
+    found = {}  # row -> [bytes per event of each repetition]; a row's benchmark may carry a suffix (/iterations:1)
+    for _, name in MEMORY_ROWS:
+        for run_name, reps in sorted(runs.items()):
+            if (run_name == name or run_name.startswith(name + "/")) and all("bytes_per_event" in r for r in reps):
+                found[name] = [r["bytes_per_event"] for r in reps]
+                break
+    if not found:
+        names = ", ".join(f"`{name}`" for _, name in MEMORY_ROWS)
+        lines += [f"Not measured in this run: the benchmarks {names} (`bench/memory.cpp`) "
+                  + (why_not or "were not run (left out by the run's filter, or not in the program)") + ".", ""]
+        return lines
+    lines += ["W1's 100,000 events (1,000 streams x 100) held by each structure (`bench/memory.cpp`): the heap in "
+              "use after filling it, less before, per event (counter `bytes_per_event`); default heap, median of "
+              f"{repetitions} repetitions and the range. Goal: the library within {MEMORY_GOAL}x the bytes of a "
+              "`std::vector<Event>` holding the same events.", "",
+              "| Structure | Bytes per event | Ratio to vector-variant | Goal |", "|---|---|---|---|"]
+    vector = statistics.median(found["memory/vector-variant"]) if "memory/vector-variant" in found else None
+    for label, name in MEMORY_ROWS:
+        if name not in found:
+            lines.append(f"| {label} | not run | | |")
+            continue
+        value = statistics.median(found[name])
+        ratio = f"{value / vector:.2f}x" if vector else ""
+        goal = verdict(value / vector, MEMORY_GOAL) if vector and name == "memory/library" else ""
+        lines.append(f"| {label} | {spread(found[name], lambda v: f'{v:,.1f}')} | {ratio} | {goal} |")
+    return lines + [""]
+
+
+# --- Emmett ----------------------------------------------------------------------------------------------------
+
+def find_emmett():
+    """(node, the module file of @event-driven-io/emmett, None) if the peer can run, else (.., .., why not)."""
+    node = shutil.which("node")
+    if not node:
+        return None, None, "`node` is not on the PATH"
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    found = subprocess.run([node, "-e", "process.stdout.write(require.resolve('@event-driven-io/emmett'))"],
+                           cwd=EMMETT_DIR, capture_output=True, text=True)
+    if found.returncode != 0 or not found.stdout:
+        error = next((line.strip() for line in found.stderr.splitlines() if line.startswith("Error")), "")
+        return node, None, (f"Node.js {version} is on the PATH, but the package `@event-driven-io/emmett` does not "
+                            f"resolve from `bench/emmett/`" + (f" ({error})" if error else ""))
+    return node, found.stdout, None
+
+
+def parse_emmett(text):
+    """The JSON line bench/emmett/w1_w2_w3.mjs prints, checked: {"emmett", "node", "module", "repetitions",
+    "results": {workload: [ns of each repetition]}}. Raises ValueError naming what is wrong."""
+    try:
+        data = json.loads(text.strip().splitlines()[-1] if text.strip() else "")
+    except json.JSONDecodeError as e:
+        raise ValueError(f"the Emmett script's output is not JSON: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise ValueError("the Emmett script's output has no \"results\" object")
+    expected = {workload for _, _, workload in EMMETT_PAIRS}
+    missing = sorted(expected - set(data["results"]))
+    if missing:
+        raise ValueError(f"the Emmett script's results lack {', '.join(missing)}")
+    for workload, times in data["results"].items():
+        if (not isinstance(times, list) or not times
+                or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in times)):
+            raise ValueError(f"the Emmett script's times for {workload} are not a list of positive numbers")
+    return data
+
+
+def run_emmett(repetitions):
+    """(the parsed results of bench/emmett/w1_w2_w3.mjs, None), or (None, why it did not run)."""
+    node, module, why_not = find_emmett()
+    if why_not:
+        print(f"Emmett not run: {why_not}.", flush=True)
+        return None, why_not
+    cmd = [node, EMMETT_SCRIPT, "--module", module, "--repetitions", str(repetitions)]
+    print("+", " ".join(cmd), flush=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        why_not = f"`bench/emmett/w1_w2_w3.mjs` failed: {done.stderr.strip().splitlines()[-1:] or ['no message']}"
+        print(f"Emmett not run: {why_not}", flush=True)
+        return None, why_not
+    try:
+        return parse_emmett(done.stdout), None
+    except ValueError as e:
+        print(f"Emmett not run: {e}", flush=True)
+        return None, str(e)
+
+
+def shown_path(path):
+    """`path` relative to the repository if it is inside it, else as it is."""
+    inside = os.path.abspath(path).startswith(ROOT + os.sep)
+    return os.path.relpath(path, ROOT) if inside else path
+
+
+def emmett_section(results, emmett, why_not):
+    """The page's "Peer: Emmett" section: the library's W1/W2/W3 figures (default heap) against Emmett's."""
+    lines = ["## Peer: Emmett", ""]
+    if emmett is None:
+        return lines + [f"Not run: {why_not}. To run it: `npm install --no-save --prefix bench/emmett "
+                        "@event-driven-io/emmett`, then `tools/bench.py` (or `tools/bench.py --emmett-only`).", ""]
+    times = times_of(runs_of(results))
+    rows = [(label, lib, workload) for label, lib, workload in EMMETT_PAIRS if lib in times]
+    lines += [f"Emmett {emmett.get('emmett') or '(version unknown)'} (`@event-driven-io/emmett`, from "
+              f"`{shown_path(emmett.get('module', '?'))}`) on Node.js {emmett.get('node', '?')}, in the "
+              "same run as the library: `bench/emmett/w1_w2_w3.mjs` runs W1, W2 and W3 on Emmett's in-memory "
+              "event store (`getInMemoryEventStore`: `appendToStream` with `expectedStreamVersion`, "
+              "`aggregateStream`) and message bus (`getInMemoryMessageBus`: `subscribe`, `publish`), with the "
+              "same events, streams and handlers; each workload runs once untimed (the JIT's warm-up), then "
+              f"{emmett.get('repetitions', '?')} timed repetition(s). The library's figures come from the same run "
+              "of `tools/bench.py` (default heap). Median (fastest – slowest); the ratio is library / Emmett of the "
+              "medians: below 1.00x the library is faster.", ""]
+    if not rows:
+        return lines + ["The library's W1/W2/W3 benchmarks were not run (left out by the run's filter).", ""]
+    lines += ["| Workload | Library | Emmett | Ratio (library / Emmett) |", "|---|---|---|---|"]
+    for label, lib, workload in rows:
+        peer = emmett["results"][workload]
+        ratio = statistics.median(times[lib]) / statistics.median(peer)
+        lines.append(f"| {label} | {spread(times[lib], fmt_time)} | {spread(peer, fmt_time)} | {fmt_ratio(ratio)} |")
+    return lines + [""]
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------------
@@ -410,15 +763,18 @@ def postgres_section(results, repetitions):
         return statistics.median(r[f"{lib}_us"] / r[f"{base}_us"] for r in runs[name])
 
     def cell(name, who):
-        return f"{side(name, who + '_us'):.1f} us/event (server {side(name, who + '_server_us'):.1f} us)"
+        values = [r[who + "_us"] for r in runs[name]]
+        return (f"{statistics.median(values):.1f} us/event ({min(values):.1f} – {max(values):.1f}; "
+                f"server {side(name, who + '_server_us'):.1f} us)")
 
     lines = ["## PostgreSQL", "",
              f"Measured by `orchestrix_bench_postgres` (`bench/postgres.cpp`), which starts a throwaway "
              f"{postgres_version()} cluster on 127.0.0.1 (fsync off, as the tests run it) and stops it at the end. "
              "The library and its baselines run in turns of about 100 appends (or reads) within each benchmark, "
              "so that all of them see the same load on the machine; each side is timed on its own. Time per "
-             "event, and in brackets the server process's CPU time per event; median of "
-             f"{repetitions} repetitions, and the median of their ratios.", "",
+             "event: the median of "
+             f"{repetitions} repetitions and, in brackets, the fastest and the slowest, and the server process's "
+             "CPU time per event (median); the ratio is the median of the repetitions' ratios.", "",
              "| Workload | Library | Baseline | Ratio | Target |", "|---|---|---|---|---|"]
     for label, name, lib, base, target in PG_PAIRS:
         if name not in runs or f"{lib}_us" not in runs[name][0] or f"{base}_us" not in runs[name][0]:
@@ -451,9 +807,11 @@ def splice_postgres_section(lines):
 
 def splice_section(heading, lines):
     """Replaces the section `## <heading>` of the existing page (or adds it before "## Compile time")."""
-    path = os.path.join(DOCS, "performance.md")
-    with open(path) as f:
-        text = f.read()
+    path = PAGE
+    text = "# Performance\n\n"
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
     section = "\n".join(lines)
     m = re.search(r"^## " + re.escape(heading) + r"\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
     if m:
@@ -556,21 +914,46 @@ def dcb_section(results, pg, repetitions):
 
 
 def main():
+    global BUILD, PAGE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--filter", default="")
+    parser.add_argument("--filter", default="", help="a --benchmark_filter regex for every program")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--build-dir", default=BUILD,
+                        help="the build folder (default build/bench, the bench preset's; another one is "
+                             "configured with the preset's settings)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel build jobs")
+    parser.add_argument("--output", default=PAGE,
+                        help="the page to write (default docs/performance.md, or ORCHESTRIX_BENCH_DOCS/...); "
+                             "performance.png goes beside it")
     parser.add_argument("--postgres-only", action="store_true",
                         help="run only the PostgreSQL benchmarks and replace that section of the page")
     parser.add_argument("--dcb-only", action="store_true",
                         help="run only the DCB benchmarks (of both programs) and replace that section of the page")
+    parser.add_argument("--emmett-only", action="store_true",
+                        help="run only the library's W1/W2/W3 benchmarks and bench/emmett/w1_w2_w3.mjs, and "
+                             "replace the page's \"Peer: Emmett\" section (which says why, if Emmett cannot run)")
     args = parser.parse_args()
+    if args.repetitions < 1:
+        parser.error("--repetitions must be at least 1")
+    BUILD = os.path.abspath(args.build_dir)
+    PAGE = os.path.abspath(args.output)
+    if args.emmett_only:
+        emmett, why_not = run_emmett(args.repetitions)
+        results = None
+        if emmett is not None:
+            if not args.no_build:
+                build(args.jobs)
+            results = run_binary(bench_binary(), args.repetitions, [lib for _, lib, _ in EMMETT_PAIRS],
+                                 os.path.join(BUILD, "results-emmett.json"))
+        splice_section("Peer: Emmett", emmett_section(results, emmett, why_not))
+        return 0
     if not args.no_build:
-        build()
+        build(args.jobs)
     if args.dcb_only:
         results = run_benchmarks(args.repetitions, args.filter or "^DCB/")
         pg = run_postgres(args.repetitions, args.filter or "^PG/dcb-")
-        section = dcb_section(results, pg, args.repetitions)
+        section = dcb_section(merged(results["in_memory"], results["io"]), pg, args.repetitions)
         if section is not None:
             splice_section("Decisions across streams (DCB)", section)
         return 0
@@ -580,13 +963,19 @@ def main():
             splice_postgres_section(postgres_section(pg, args.repetitions))
         return 0
     results = run_benchmarks(args.repetitions, args.filter)
-    times, rates = medians(results)
+    if any(lib in runs_of(results["in_memory"]) for _, lib, _ in EMMETT_PAIRS):
+        emmett, why_not = run_emmett(args.repetitions)
+    else:
+        emmett, why_not = None, "the run's filter left out the library's W1, W2 and W3 benchmarks"
     ct = compile_time()
-    os.makedirs(DOCS, exist_ok=True)
-    plotted = plot(rates)
-    write_doc(times, rates, args.repetitions, ct, plotted,
+    os.makedirs(os.path.dirname(PAGE), exist_ok=True)
+    plotted = plot(rates_of(runs_of(results["in_memory"])))
+    everything = merged(results["in_memory"], results["io"])
+    write_doc(results, args.repetitions, ct, plotted,
               postgres_section(pg, args.repetitions) if pg is not None else None,
-              dcb_section(results, pg, args.repetitions))
+              dcb_section(everything, pg, args.repetitions),
+              memory_section(results["in_memory"], args.repetitions),
+              emmett_section(results["in_memory"], emmett, why_not))
     return 0
 
 
