@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -226,12 +227,29 @@ public:
         buffer.push_back('\0');
         if (::mkdtemp(buffer.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         dir_ = buffer.data();
-        if (config_.client_port == 0) config_.client_port = nats_detail::free_port();
-        if (config_.monitor_port == 0) config_.monitor_port = nats_detail::free_port();
-        write_config();
-        start();
-        if (wait) wait_ready();
+        // A port found free can be taken before the server binds it (another test's connection may get it as
+        // its local port): the server then exits at once, and is started again on other ports it was free
+        // to choose.
+        const bool choose_client = config_.client_port == 0;
+        const bool choose_monitor = config_.monitor_port == 0;
+        for (int attempt = 1;; ++attempt) {
+            if (choose_client) config_.client_port = nats_detail::free_port();
+            if (choose_monitor) config_.monitor_port = nats_detail::free_port();
+            write_config();
+            start();
+            if (!wait) return;
+            try {
+                wait_ready();
+                return;
+            } catch (const std::runtime_error&) {
+                if (running() || !port_taken() || !(choose_client || choose_monitor) || attempt == 5) throw;
+                clear_logs();
+            }
+        }
     }
+
+    /// Whether the server's log says that a port it was to listen on was taken.
+    [[nodiscard]] bool port_taken() const { return log().find("address already in use") != std::string::npos; }
     NatsServer(const NatsServer&) = delete;
     NatsServer& operator=(const NatsServer&) = delete;
     ~NatsServer() { stop(); }
@@ -360,6 +378,12 @@ public:
     }
 
 private:
+    void clear_logs() const {
+        std::error_code ignored;
+        std::filesystem::remove(dir_ / "server.log", ignored);
+        std::filesystem::remove(dir_ / "console.log", ignored);
+    }
+
     void write_config() const {
         std::ofstream out(dir_ / "nats.conf");
         out << "server_name: \"" << config_.name << "\"\n"
@@ -435,20 +459,19 @@ private:
 class NatsCluster {
 public:
     explicit NatsCluster(std::size_t size = 3, bool detached = false) {
-        static std::atomic<int> counter{0};
-        const std::string cluster = "orchestrix-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-        std::vector<int> cluster_ports;
-        for (std::size_t i = 0; i < size; ++i) cluster_ports.push_back(nats_detail::free_port());
-        for (std::size_t i = 0; i < size; ++i) {
-            NatsServerConfig config;
-            config.name = cluster + "-n" + std::to_string(i);
-            config.cluster_port = cluster_ports[i];
-            config.routes = cluster_ports;
-            config.cluster_name = cluster;
-            config.detached = detached;
-            nodes_.push_back(std::make_unique<NatsServer>(config, false));
+        // As for one server: a node whose port was taken before it bound it exits at once; the cluster is
+        // then started again, on other ports.
+        for (int attempt = 1;; ++attempt) {
+            try {
+                start_nodes(size, detached);
+                break;
+            } catch (const std::runtime_error&) {
+                const bool taken = std::any_of(nodes_.begin(), nodes_.end(),
+                                               [](const auto& node) { return !node->running() && node->port_taken(); });
+                if (!taken || attempt == 5) throw;
+                nodes_.clear();
+            }
         }
-        for (const auto& node : nodes_) node->wait_ready(std::chrono::milliseconds(60000));
         wait_for_meta_leader(std::chrono::milliseconds(60000));
     }
 
@@ -599,6 +622,23 @@ public:
     }
 
 private:
+    void start_nodes(std::size_t size, bool detached) {
+        static std::atomic<int> counter{0};
+        const std::string cluster = "orchestrix-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+        std::vector<int> cluster_ports;
+        for (std::size_t i = 0; i < size; ++i) cluster_ports.push_back(nats_detail::free_port());
+        for (std::size_t i = 0; i < size; ++i) {
+            NatsServerConfig config;
+            config.name = cluster + "-n" + std::to_string(i);
+            config.cluster_port = cluster_ports[i];
+            config.routes = cluster_ports;
+            config.cluster_name = cluster;
+            config.detached = detached;
+            nodes_.push_back(std::make_unique<NatsServer>(config, false));
+        }
+        for (const auto& node : nodes_) node->wait_ready(std::chrono::milliseconds(60000));
+    }
+
     bool replicas_current(const nlohmann::json& info) const {
         if (!info.contains("cluster")) return false;
         const auto& cluster = info["cluster"];
