@@ -438,3 +438,45 @@ TEST_CASE("jetstream faults: a paused follower stalls appends but loses and dupl
               << seconds(ledger.longest_stall_) << " s (" << seconds(follower_phase_stall)
               << " s until the follower was current again)\n";
 }
+
+TEST_CASE("jetstream faults: a read that stalls while its server is paused goes on where it stopped") {
+    // One server, so the read cannot move elsewhere: it must wait for the same server to answer again.
+    test_support::NatsServer server;
+    orchestrix::JetStreamOptions options;
+    options.url = server.url();
+    options.stream = "orchestrix_stalled_read";
+    options.subject_prefix = options.stream;
+    options.request_timeout = 300ms; // a pause of 1.5 s outlasts several of these
+    options.retry_for = 20000ms;
+    Store store(options);
+    constexpr std::uint64_t messages = 2000;
+    const std::string payload(4096, 'x'); // 8 MB in all: more than the server pushes ahead of the reader
+    for (std::uint64_t i = 0; i < messages; ++i) {
+        (void)store.append("acc-" + std::to_string(i % 10), {Envelope{test_domain::AccountOpened{"acc", payload}}},
+                           ExpectedVersion::any());
+    }
+
+    std::uint64_t seen = 0;
+    std::uint64_t out_of_order = 0;
+    std::thread resumer;
+    struct Join {
+        std::thread& thread;
+        ~Join() {
+            if (thread.joinable()) thread.join();
+        }
+    } join{resumer};
+    const auto visited = store.visit_all(1, [&](const auto& event) {
+        if (event.position() != seen + 1) ++out_of_order;
+        seen = event.position();
+        if (seen == 10) {
+            server.pause();
+            resumer = std::thread([&] {
+                std::this_thread::sleep_for(1500ms);
+                server.resume();
+            });
+        }
+    });
+    CHECK(visited == messages);
+    CHECK(seen == messages);
+    CHECK(out_of_order == 0);
+}

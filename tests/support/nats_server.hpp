@@ -283,12 +283,16 @@ public:
         if (pid_ <= 0) throw std::logic_error("nats-server " + config_.name + " is not running");
         if (::kill(pid_, SIGSTOP) != 0) throw std::runtime_error("SIGSTOP failed");
         paused_ = true;
+        // kill() returns before the signal is acted on: on a loaded machine the process could still answer
+        // for a while. Return only once every thread of it is stopped.
+        wait_for_threads(true);
     }
     /// Lets a paused process go on (SIGCONT).
     void resume() {
         if (pid_ <= 0) throw std::logic_error("nats-server " + config_.name + " is not running");
         if (::kill(pid_, SIGCONT) != 0) throw std::runtime_error("SIGCONT failed");
         paused_ = false;
+        wait_for_threads(false);
     }
 
     /// Waits until the client port accepts, a `$JS.API.INFO` request is answered without an error and, for a
@@ -445,6 +449,35 @@ private:
         }
         pid_ = 0;
         paused_ = false;
+    }
+
+    /// Waits until every thread of the process is stopped (`stopped`) or none is, as /proc shows it.
+    void wait_for_threads(bool stopped) const {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        const std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+        for (;;) {
+            bool all = true;
+            std::error_code error;
+            for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+                std::ifstream in(task.path() / "stat");
+                std::string line;
+                if (!std::getline(in, line)) continue; // the thread ended
+                const auto close = line.rfind(')');
+                if (close == std::string::npos || close + 2 >= line.size()) continue;
+                const char state = line[close + 2];
+                if ((state == 'T') != stopped) {
+                    all = false;
+                    break;
+                }
+            }
+            if (error) throw std::runtime_error("cannot list " + tasks.string() + ": " + error.message());
+            if (all) return;
+            if (std::chrono::steady_clock::now() > deadline) {
+                throw std::runtime_error("nats-server " + config_.name +
+                                         (stopped ? " did not stop" : " did not go on") + " within 20 s of the signal");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
     }
 
     std::filesystem::path binary_;
