@@ -6,8 +6,16 @@
 // the heap a user's program gets. Any other value stops the program before it runs a benchmark. tools/bench.py
 // runs the in-memory benchmarks both ways and says which figure came from which heap; the JSON output's
 // context names the heap of its run ("heap": "default" or "tuned").
+//
+// bench::settle_heap() puts the default heap in the same state before each repetition of an append workload,
+// on both sides of a pair: glibc gives back to the system whatever memory is free (malloc_trim), as in a
+// process that has not allocated yet. Without it a side's figure depends on what ran before it in the process
+// (glibc raises its trim threshold after freeing a large block, so one side's earlier run could spare the
+// other its page faults). With the tuned heap it does nothing: that heap keeps its memory.
 #include <benchmark/benchmark.h>
 #include <malloc.h>
+
+#include "workload.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -33,3 +41,7 @@ const bool heap_configured = [] {
     return true;
 }();
 } // namespace
+
+void bench::settle_heap() {
+    if (!heap_configured) (void)malloc_trim(0);
+}

@@ -51,6 +51,7 @@ void append_rounds(benchmark::State& state, const PlainBatches& input, orchestri
                    const Batch& batch) {
     for (auto _ : state) {
         state.PauseTiming();
+        settle_heap();
         auto store = std::make_unique<Store>();
         store->observe(observer);
         state.ResumeTiming();
@@ -151,6 +152,7 @@ void baseline_w1(benchmark::State& state) {
     const PlainBatches input = w1_input(state);
     for (auto _ : state) {
         state.PauseTiming();
+        settle_heap();
         auto store = std::make_unique<Baseline>();
         state.ResumeTiming();
         for (std::size_t r = 0; r < input.rounds.size(); ++r) {
@@ -183,6 +185,7 @@ void library_append_one_stream(benchmark::State& state) {
     const std::vector<Event> events = one_stream(length);
     for (auto _ : state) {
         state.PauseTiming();
+        settle_heap();
         auto store = std::make_unique<Store>();
         state.ResumeTiming();
         for (std::size_t i = 0; i < length; ++i) {
@@ -203,6 +206,7 @@ void baseline_append_one_stream(benchmark::State& state) {
     const std::vector<Event> events = one_stream(length);
     for (auto _ : state) {
         state.PauseTiming();
+        settle_heap();
         auto store = std::make_unique<BaselineStore>();
         state.ResumeTiming();
         for (std::size_t i = 0; i < length; ++i) {

@@ -20,6 +20,10 @@
 
 namespace bench {
 
+// Before each repetition of an append workload, on both sides: the default heap gives its free memory back to
+// the system (bench/heap.cpp), so every repetition starts from the same heap; the tuned heap is left alone.
+void settle_heap();
+
 struct Opened {
     static constexpr std::string_view type_name = "bench.opened";
     std::string account_id;

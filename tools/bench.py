@@ -543,12 +543,16 @@ def write_doc(results, repetitions, ct, plotted, postgres=None, dcb=None, memory
               "beforehand: the store's own share of the append, without the ids and the copies into envelopes; "
               "not what a user's append costs.",
               "- W2 folds stored events in place through `Repository::load` (`visit_stream` hands out "
-              "`RecordedEventView`s over the stream's contiguous event array); the baseline is a `std::visit` "
+              "`RecordedEventView`s over the stream's event blocks, walked block by block); the baseline is a `std::visit` "
               "loop over a `std::vector` that also counts the version, as an aggregate must. The W1-streams "
               "variant looks each stream up by id on both sides.",
               "- Heap: both sides of every pair run in one process with the same heap. Every figure comes from "
               "glibc's default heap except the \"tuned heap\" column of the W1/W2/W3 table (`bench/heap.cpp`, "
-              "`ORCHESTRIX_BENCH_HEAP=tuned`).",
+              "`ORCHESTRIX_BENCH_HEAP=tuned`). Before each repetition of W1, on both sides, the default heap "
+              "gives its free memory back to the system (`bench::settle_heap`, `malloc_trim`), so that every "
+              "repetition starts from the same heap and a side's figure does not depend on what ran before it; "
+              "each side then pays the page faults of the memory it touches (about 11 us each on this virtual "
+              "machine).",
               "- I/O-bound programs and benchmarks (SQLite here, PostgreSQL, JetStream) run with "
               "`--benchmark_enable_random_interleaving=true`.",
               ""]

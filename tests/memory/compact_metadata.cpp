@@ -216,3 +216,32 @@ TEST_CASE("in-memory store: only the events that carry extras pay for them") {
 }
 #endif
 #endif
+
+TEST_CASE("in-memory store: a stored event stays where it is while its stream grows") {
+    Store store;
+    // Long strings (beyond the short-string buffer): a copy would put them elsewhere in the heap.
+    const std::string long_id(64, 'c');
+    (void)store.append(long_id, std::vector<CourseEvent>{CourseDefined{long_id, 10}}, ExpectedVersion::no_stream());
+    std::vector<const CourseEvent*> before;
+    std::vector<const char*> strings_before;
+    const auto collect = [&](std::vector<const CourseEvent*>& events, std::vector<const char*>& strings) {
+        store.visit_stream(long_id, 1, [&](const orchestrix::RecordedEventView<CourseEvent>& e) {
+            events.push_back(&e.event());
+            if (const auto* defined = std::get_if<CourseDefined>(&e.event()))
+                strings.push_back(defined->course_id.data());
+        });
+    };
+    collect(before, strings_before);
+    for (int i = 0; i < 2000; ++i) {
+        (void)store.append(long_id, std::vector<CourseEvent>{CourseCapacityChanged{long_id, i}},
+                           ExpectedVersion::any());
+    }
+    std::vector<const CourseEvent*> after;
+    std::vector<const char*> strings_after;
+    collect(after, strings_after);
+    REQUIRE(after.size() == 2001);
+    CHECK(after.front() == before.front()); // the event did not move
+    CHECK(strings_after == strings_before); // nor did its string's heap buffer
+    CHECK(std::get<CourseDefined>(*after.front()).course_id == long_id);
+    CHECK(std::get<CourseCapacityChanged>(*after.back()).capacity == 1999);
+}

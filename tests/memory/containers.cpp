@@ -1,18 +1,26 @@
-// The in-memory store's building blocks: StableArray (elements never move) and UuidIndex (open addressing).
+// The in-memory store's building blocks: StableArray (elements never move), UuidIndex (open addressing) and
+// SharedMutex (its reader-writer lock).
+#include <orchestrix/detail/shared_mutex.hpp>
 #include <orchestrix/memory/stable_array.hpp>
 #include <orchestrix/memory/uuid_index.hpp>
 
 #include "support/catch.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 using orchestrix::Uuid;
+using orchestrix::detail::SharedMutex;
 using orchestrix::detail::StableArray;
 using orchestrix::detail::UuidIndex;
 
@@ -66,6 +74,126 @@ TEST_CASE("stable array: a throwing constructor leaves the size unchanged") {
     CHECK(array.size() == 1);
     array.emplace_back(2);
     CHECK(array[1].value == 2);
+}
+
+TEST_CASE("stable array: for_each_run walks any range in order, in runs that line up across element types") {
+    StableArray<std::string> strings;
+    StableArray<std::uint64_t> numbers;
+    for (std::size_t i = 0; i < 1000; ++i) {
+        strings.emplace_back(std::to_string(i));
+        numbers.emplace_back(i);
+    }
+    const std::vector<std::pair<std::size_t, std::size_t>> ranges = {{0, 1000}, {0, 0},      {15, 17},   {16, 48},
+                                                                     {47, 49},  {999, 1000}, {100, 700}, {5, 6}};
+    for (const auto& [begin, end] : ranges) {
+        INFO("range [" << begin << ", " << end << ")");
+        std::size_t next = begin;
+        std::size_t wrong = 0;
+        std::vector<std::pair<std::size_t, std::size_t>> runs; // (index, count)
+        strings.for_each_run(begin, end, [&](const std::string* first, std::size_t count, std::size_t index) {
+            CHECK(index == next);
+            CHECK(count > 0);
+            runs.emplace_back(index, count);
+            for (std::size_t k = 0; k < count; ++k) {
+                if (first[k] != std::to_string(index + k) || &first[k] != &strings[index + k]) ++wrong;
+            }
+            next = index + count;
+        });
+        CHECK(next == end);
+        CHECK(wrong == 0);
+        // The same range of an array of another type splits at the same places.
+        std::vector<std::pair<std::size_t, std::size_t>> other;
+        numbers.for_each_run(begin, end, [&](const std::uint64_t* first, std::size_t count, std::size_t index) {
+            other.emplace_back(index, count);
+            for (std::size_t k = 0; k < count; ++k) {
+                if (first[k] != index + k) ++wrong;
+            }
+        });
+        CHECK(other == runs);
+        CHECK(wrong == 0);
+    }
+    // Runs never cross a block: [16, 48) is exactly the second block (16 elements after the first 16).
+    std::size_t runs = 0;
+    numbers.for_each_run(16, 48, [&](const std::uint64_t*, std::size_t count, std::size_t) {
+        ++runs;
+        CHECK(count == 32);
+    });
+    CHECK(runs == 1);
+}
+
+TEST_CASE("shared mutex: one writer at a time, readers together, and a waiting writer is woken") {
+    SharedMutex mutex;
+    CHECK(mutex.try_lock());
+    CHECK_FALSE(mutex.try_lock());
+    CHECK_FALSE(mutex.try_lock_shared());
+    mutex.unlock();
+    CHECK(mutex.try_lock_shared());
+    CHECK(mutex.try_lock_shared()); // readers share it
+    CHECK_FALSE(mutex.try_lock());
+    mutex.unlock_shared();
+    mutex.unlock_shared();
+    CHECK(mutex.try_lock());
+    mutex.unlock();
+
+    // A writer that waits longer than its spinning sleeps, and the last reader's release wakes it.
+    std::atomic<bool> written{false};
+    mutex.lock_shared();
+    std::thread writer([&] {
+        const std::unique_lock lock(mutex);
+        written = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK_FALSE(written.load());
+    mutex.unlock_shared();
+    writer.join();
+    CHECK(written.load());
+
+    // Readers that wait for a writer are woken by its release.
+    std::atomic<int> readers{0};
+    mutex.lock();
+    std::vector<std::thread> waiting;
+    for (int i = 0; i < 3; ++i) {
+        waiting.emplace_back([&] {
+            const std::shared_lock lock(mutex);
+            ++readers;
+        });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(readers.load() == 0);
+    mutex.unlock();
+    for (auto& t : waiting) t.join();
+    CHECK(readers.load() == 3);
+}
+
+TEST_CASE("shared mutex: under contention no reader sees a half-done write and no increment is lost") {
+    SharedMutex mutex;
+    std::uint64_t a = 0; // a writer keeps a == b; readers check it
+    std::uint64_t b = 0;
+    std::atomic<std::uint64_t> torn{0};
+    constexpr int writers = 4;
+    constexpr int increments = 20000;
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < increments; ++i) {
+                const std::unique_lock lock(mutex);
+                ++a;
+                ++b;
+            }
+        });
+    }
+    for (int r = 0; r < 4; ++r) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < increments; ++i) {
+                const std::shared_lock lock(mutex);
+                if (a != b) ++torn;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(torn.load() == 0);
+    CHECK(a == static_cast<std::uint64_t>(writers) * increments);
+    CHECK(b == a);
 }
 
 TEST_CASE("uuid index: finds what was inserted, and erase keeps every other entry findable") {

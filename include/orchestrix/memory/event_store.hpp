@@ -9,6 +9,7 @@
 #include <orchestrix/core/observer.hpp>
 #include <orchestrix/core/personal_fields.hpp>
 #include <orchestrix/detail/chrono.hpp>
+#include <orchestrix/detail/shared_mutex.hpp>
 #include <orchestrix/memory/stable_array.hpp>
 #include <orchestrix/memory/uuid_index.hpp>
 
@@ -38,7 +39,7 @@ namespace orchestrix {
 
 /// An event store in memory: typed events (no serialization), for tests and embedded use.
 ///
-/// - Thread-safe: any number of concurrent readers, one writer at a time (a `std::shared_mutex`).
+/// - Thread-safe: any number of concurrent readers, one writer at a time (a reader-writer lock).
 /// - `append` is O(batch) amortised and allocates nothing per event beyond the stored event itself (the
 ///   arrays it appends to grow geometrically).
 /// - Each stream keeps its events in one contiguous array, so folding a stream (`visit_stream`) reads
@@ -96,8 +97,14 @@ public:
     /// each gets a fresh id and empty metadata, as in a braced list.
     template <plain_event_range<Events> Range>
     AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected) {
-        const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
-        return append(stream, std::span<const envelope_type>(envelopes), expected);
+        // The envelopes are this call's own: the store moves their events in instead of copying them again.
+        std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
+        if (observer_ != nullptr) [[unlikely]] {
+            return detail::observed_append(*observer_, store_kind, stream, envelopes.size(), [&] {
+                return append_and_notify(stream, envelopes, expected, nullptr, Source::owned);
+            });
+        }
+        return append_and_notify(stream, envelopes, expected, nullptr, Source::owned);
     }
 
     /// Appends `events` to `stream` atomically if the stream matches `expected` and no event matching
@@ -123,8 +130,14 @@ public:
     template <plain_event_range<Events> Range>
     AppendResult append(std::string_view stream, const Range& events, ExpectedVersion expected,
                         const AppendCondition& condition) requires tagged {
-        const std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
-        return append(stream, std::span<const envelope_type>(envelopes), expected, condition);
+        std::vector<envelope_type> envelopes = detail::to_envelopes<Events>(events);
+        const auto run = [&] {
+            detail::validate_query_types<Events>(condition.fail_if_events_match);
+            return append_and_notify(stream, envelopes, expected, &condition, Source::owned);
+        };
+        if (observer_ != nullptr) [[unlikely]]
+            return detail::observed_append(*observer_, store_kind, stream, envelopes.size(), run);
+        return run();
     }
 
     /// The events matching `query` with a position greater than `after`, in global order, at most
@@ -190,9 +203,13 @@ private:
         detail::explain_tagged_variant<Events>::check();
     }
 
+    // Whose envelopes an append stores: the caller's (copied) or the store's own temporaries (moved from).
+    enum class Source : bool { borrowed, owned };
+
     AppendResult append_and_notify(std::string_view stream, std::span<const envelope_type> events,
-                                   ExpectedVersion expected, const AppendCondition* condition) {
-        AppendResult result = append_locked(stream, events, expected, condition);
+                                   ExpectedVersion expected, const AppendCondition* condition,
+                                   Source source = Source::borrowed) {
+        AppendResult result = append_locked(stream, events, expected, condition, source);
         if (result.written) notify_waiters();
         return result;
     }
@@ -224,7 +241,7 @@ private:
     }
 
     AppendResult append_locked(std::string_view stream, std::span<const envelope_type> events, ExpectedVersion expected,
-                               const AppendCondition* condition) {
+                               const AppendCondition* condition, Source source) {
         detail::validate_stream_id(stream);
         detail::validate_batch_ids<Events>(stream, events);
         [[maybe_unused]] const auto tags = batch_tags(events);
@@ -270,7 +287,7 @@ private:
         const std::size_t stored_before = data->events.size();
         const std::size_t extras_before = data->extras.size();
         try {
-            grow(data->events, count);
+            data->events.reserve_more(count);
             data->records.reserve_more(count);
             std::size_t with_extras = 0;
             for (const envelope_type& e : events)
@@ -287,7 +304,12 @@ private:
         const position_t first = head + 1;
         try {
             for (std::size_t i = 0; i < count; ++i) {
-                data->events.push_back(events[i].event);
+                if (source == Source::owned) {
+                    // The envelope is a non-const temporary of this store's (the span only views it as const).
+                    data->events.emplace_back(std::move(const_cast<envelope_type&>(events[i]).event));
+                } else {
+                    data->events.emplace_back(events[i].event);
+                }
                 const Metadata& m = events[i].metadata;
                 std::size_t extras = 0;
                 if (extras_type::carried_by(m)) [[unlikely]] {
@@ -301,7 +323,7 @@ private:
                 data->records.emplace_back(Record{m.event_id, first + i, now, extras});
             }
         } catch (...) { // all or nothing: undo the partial batch
-            data->events.erase(data->events.begin() + static_cast<std::ptrdiff_t>(stored_before), data->events.end());
+            data->events.truncate(stored_before);
             data->records.truncate(stored_before);
             data->extras.truncate(extras_before);
             if (data->events.empty()) streams_.erase(found);
@@ -310,7 +332,7 @@ private:
         for (std::size_t i = 0; i < count; ++i) { // capacity reserved above: none of this can throw
             log_.push_back(LogEntry{data, stored_before + i});
             if (greatest_id_ < events[i].metadata.event_id) greatest_id_ = events[i].metadata.event_id;
-            if constexpr (tagged) index_event(events[i].event, tags[i], first + i);
+            if constexpr (tagged) index_event(data->events[stored_before + i], tags[i], first + i);
         }
         if (life != nullptr && life->status == StreamStatus::deleted) { // recreated: a new life begins
             life->status = StreamStatus::active;
@@ -511,7 +533,8 @@ public:
             std::unique_lock lock(mutex_);
             std::uint64_t erased = 0;
             for (auto& stream : streams_) {
-                for (Events& event : stream.second.events) erased += detail::erase_subject_unchecked(event, subject);
+                stream.second.events.for_each(
+                    [&](Events& event) { erased += detail::erase_subject_unchecked(event, subject); });
             }
             return erased;
         }
@@ -548,7 +571,12 @@ private:
         std::shared_lock lock(mutex_);
         const StreamData* data = find_stream(stream);
         const auto [begin, end] = stream_range(data, from_version, max_count);
-        for (std::size_t i = begin; i < end; ++i) std::invoke(visitor, view(*data, i));
+        if (begin == end) return 0;
+        // Block by block: the events' and the records' blocks split the range at the same places.
+        data->events.for_each_run(begin, end, [&](const Events* events, std::size_t count, std::size_t first) {
+            const Record* records = &data->records[first];
+            for (std::size_t k = 0; k < count; ++k) std::invoke(visitor, view(*data, first + k, events[k], records[k]));
+        });
         return end - begin;
     }
 
@@ -569,14 +597,16 @@ private:
         std::size_t extras = 0; // 0: none; else 1 + its index in the stream's `extras`
     };
     static_assert(sizeof(void*) != 8 || sizeof(Record) == 40, "docs/event-stores.md gives a record's size");
-    // A stream keeps its events contiguous (a fold touches nothing else) and their records beside them in an
-    // array that never moves its elements, and the extras of the events that carry any in another; index i
-    // holds version base + i + 1 (base > 0 once earlier events were removed, or for a recreated stream). A
-    // stream holds at least one event: one whose events are all removed leaves the map.
+    // A stream keeps its events, and their records beside them, in arrays of blocks of 16, 32, 64, ...
+    // elements that never move (appending copies nothing that is stored: no reallocation, and no freed
+    // arrays left behind in the heap); a fold walks the events block by block. The extras of the events that
+    // carry any are in a third array. Index i holds version base + i + 1 (base > 0 once earlier events were
+    // removed, or for a recreated stream). A stream holds at least one event: one whose events are all
+    // removed leaves the map.
     struct StreamData {
         std::string_view id; // the map's key
         stream_version_t base = 0;
-        std::vector<Events> events;
+        detail::StableArray<Events> events;
         detail::StableArray<Record> records;
         detail::StableArray<extras_type> extras;
     };
@@ -636,9 +666,12 @@ private:
     static recorded_type record(const StreamData& data, std::size_t i) { return view(data, i).to_owned(); }
 
     static view_type view(const StreamData& data, std::size_t i) noexcept {
-        const Record& r = data.records[i];
+        return view(data, i, data.events[i], data.records[i]);
+    }
+
+    static view_type view(const StreamData& data, std::size_t i, const Events& event, const Record& r) noexcept {
         const extras_type* extras = r.extras == 0 ? nullptr : &data.extras[r.extras - 1];
-        return view_type{data.id, data.base + i + 1, r.position, &data.events[i], &r.event_id, r.recorded_at, extras};
+        return view_type{data.id, data.base + i + 1, r.position, &event, &r.event_id, r.recorded_at, extras};
     }
 
     // The global position of the last event ever stored.
@@ -751,14 +784,14 @@ private:
             StreamData& target = fresh->second;
             target.id = fresh->first;
             target.base = data.base + count;
-            target.events.reserve(kept);
+            target.events.reserve_more(kept);
             target.records.reserve_more(kept);
             std::size_t kept_extras = 0;
             for (std::size_t i = count; i < data.events.size(); ++i)
                 if (data.records[i].extras != 0) ++kept_extras;
             if (kept_extras > 0) target.extras.reserve_more(kept_extras);
             for (std::size_t i = count; i < data.events.size(); ++i) {
-                target.events.push_back(std::move_if_noexcept(data.events[i]));
+                target.events.emplace_back(std::move_if_noexcept(data.events[i]));
             }
             for (std::size_t i = count; i < data.events.size(); ++i) { // reserved, moved: nothing throws
                 Record r = data.records[i];
@@ -1002,7 +1035,7 @@ private:
         return out;
     }
 
-    mutable std::shared_mutex mutex_;
+    mutable detail::SharedMutex mutex_;
     stream_map streams_;                            // stream id -> the stream
     std::vector<LogEntry> log_;                     // index = global position - 1 - log_base_
     position_t log_base_ = 0;                       // positions before log_'s first entry (all removed)

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <memory>
@@ -11,7 +12,7 @@ namespace orchestrix::detail {
 /// A growable array whose elements never move: it allocates blocks of 16, 32, 64, ... elements and keeps
 /// the earlier blocks where they are. Appending never relocates (a `std::vector` of strings moves every
 /// element each time it doubles), and references stay valid until the element is removed. Indexing costs
-/// a bit scan. Not thread-safe.
+/// a bit scan; `for_each_run` walks a range block by block without one. Not thread-safe.
 template <class T>
 class StableArray {
 public:
@@ -51,6 +52,26 @@ public:
     /// Destroys the elements from index `size` on (keeps the blocks).
     void truncate(std::size_t size) noexcept {
         while (size_ > size) std::destroy_at(&slot(--size_));
+    }
+
+    /// Calls `f(first, count, index)` for each contiguous run of the elements [begin, end): `count`
+    /// elements from `first`, the first of them at `index`. Arrays of the same type of block (any `T`) split
+    /// an index range at the same places, so a run of one array lines up with the run of another.
+    template <class F>
+    void for_each_run(std::size_t begin, std::size_t end, F&& f) const {
+        while (begin < end) {
+            const auto block = static_cast<std::size_t>(std::bit_width(begin / first_block + 1)) - 1;
+            const std::size_t block_start = first_block * ((std::size_t{1} << block) - 1);
+            const std::size_t count = std::min(end, block_start + block_capacity(block)) - begin;
+            f(&blocks_[block][begin - block_start], count, begin);
+            begin += count;
+        }
+    }
+
+    /// Calls `f(element)` for each element, in order.
+    template <class F>
+    void for_each(F&& f) {
+        for (std::size_t i = 0; i < size_; ++i) f(slot(i));
     }
 
 private:
