@@ -5,6 +5,8 @@
 // memory/library: InMemoryEventStore (the events, their ids, positions, recording times, the global log).
 // memory/vector-variant: one std::vector<Event> holding the payloads only, reserved to the exact count.
 // memory/map-store: the W1 baseline's store, an unordered_map from stream id to a std::vector<Event>.
+// memory/short-streams/{library,map-store}/N: the same measure for 10,000 streams of N events each (N = 1, 5,
+// 20), appended round-robin one event at a time: what a store of many short streams costs per event.
 
 #include "workload.hpp"
 
@@ -94,8 +96,69 @@ void map_store_memory(benchmark::State& state) {
     }
 }
 
+constexpr int short_streams = 10000;
+
+void report_per(benchmark::State& state, std::size_t before, std::size_t after, std::size_t events) {
+    state.counters["bytes_per_event"] =
+        benchmark::Counter(static_cast<double>(after - before) / static_cast<double>(events));
+}
+
+void library_short_streams(benchmark::State& state) {
+    const auto per_stream = static_cast<int>(state.range(0));
+    const Batches input = make_batches(short_streams, 1, per_stream);
+    const auto events = static_cast<std::size_t>(short_streams) * static_cast<std::size_t>(per_stream);
+    for (auto _ : state) {
+        const std::size_t before = heap_in_use();
+        auto store = std::make_unique<Store>();
+        for (std::size_t r = 0; r < input.rounds.size(); ++r) {
+            for (std::size_t s = 0; s < input.streams.size(); ++s) {
+                benchmark::DoNotOptimize(
+                    store->append(input.streams[s], input.rounds[r][s], orchestrix::ExpectedVersion::exact(r)));
+            }
+        }
+        const std::size_t after = heap_in_use();
+        if (store->head_position() != events) state.SkipWithError("the store did not keep every event");
+        report_per(state, before, after, events);
+    }
+}
+
+void map_store_short_streams(benchmark::State& state) {
+    using Map = std::unordered_map<std::string, std::vector<Event>, string_hash, std::equal_to<>>;
+    const auto per_stream = static_cast<int>(state.range(0));
+    const Batches input = make_batches(short_streams, 1, per_stream);
+    const auto events = static_cast<std::size_t>(short_streams) * static_cast<std::size_t>(per_stream);
+    for (auto _ : state) {
+        const std::size_t before = heap_in_use();
+        auto streams = std::make_unique<Map>();
+        for (const auto& round : input.rounds) {
+            for (std::size_t s = 0; s < input.streams.size(); ++s) {
+                auto found = streams->find(std::string_view(input.streams[s]));
+                if (found == streams->end()) found = streams->try_emplace(input.streams[s]).first;
+                for (const Envelope& e : round[s]) found->second.push_back(e.event);
+            }
+        }
+        const std::size_t after = heap_in_use();
+        benchmark::DoNotOptimize(streams->size());
+        report_per(state, before, after, events);
+    }
+}
+
 } // namespace
 
 BENCHMARK(library_memory)->Name("memory/library")->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(vector_variant_memory)->Name("memory/vector-variant")->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(map_store_memory)->Name("memory/map-store")->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(library_short_streams)
+    ->Name("memory/short-streams/library")
+    ->Arg(1)
+    ->Arg(5)
+    ->Arg(20)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(map_store_short_streams)
+    ->Name("memory/short-streams/map-store")
+    ->Arg(1)
+    ->Arg(5)
+    ->Arg(20)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);

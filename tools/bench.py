@@ -23,8 +23,8 @@ I/O-bound benchmarks (every benchmark of orchestrix_bench whose name holds "sqli
 program) run in a program run of their own with --benchmark_enable_random_interleaving=true, so that the
 library and its baseline see the same disk and load.
 
-Memory: the memory/library, memory/vector-variant and memory/map-store benchmarks (bench/memory.cpp, counter
-bytes_per_event) fill the "Memory per stored event" section.
+Memory: the memory/library, memory/vector-variant, memory/map-store and memory/short-streams/* benchmarks
+(bench/memory.cpp, counter bytes_per_event) fill the "Memory per stored event" section.
 
 Emmett: when `node` is on the PATH and `@event-driven-io/emmett` resolves from bench/emmett/
 (`npm install --no-save --prefix bench/emmett @event-driven-io/emmett`), bench/emmett/w1_w2_w3.mjs runs W1, W2
@@ -622,6 +622,22 @@ def memory_section(results, repetitions, why_not=None):
         ratio = f"{value / vector:.2f}x" if vector else ""
         goal = verdict(value / vector, MEMORY_GOAL) if vector and name == "memory/library" else ""
         lines.append(f"| {label} | {spread(found[name], lambda v: f'{v:,.1f}')} | {ratio} | {goal} |")
+    # Many short streams (memory/short-streams/{library,map-store}/N): what a stream costs beside its events.
+    short = {}  # (side, N) -> [bytes per event of each repetition]
+    for run_name, reps in runs.items():
+        parts = run_name.split("/")
+        if len(parts) >= 4 and parts[:2] == ["memory", "short-streams"] and \
+                all("bytes_per_event" in r for r in reps):
+            short[(parts[2], int(parts[3]))] = [r["bytes_per_event"] for r in reps]
+    sizes = sorted({n for _, n in short})
+    if sizes:
+        lines += ["", "10,000 streams of N events each, appended round-robin one event at a time "
+                  "(`memory/short-streams/*/N`): bytes per event, median and range.", "",
+                  "| Events per stream | InMemoryEventStore | W1 baseline's store |", "|---|---|---|"]
+        for n in sizes:
+            cells = [spread(short[(side, n)], lambda v: f"{v:,.1f}") if (side, n) in short else "not run"
+                     for side in ("library", "map-store")]
+            lines.append(f"| {n} | {cells[0]} | {cells[1]} |")
     return lines + [""]
 
 

@@ -83,8 +83,8 @@ TEST_CASE("stable array: for_each_run walks any range in order, in runs that lin
         strings.emplace_back(std::to_string(i));
         numbers.emplace_back(i);
     }
-    const std::vector<std::pair<std::size_t, std::size_t>> ranges = {{0, 1000}, {0, 0},      {15, 17},   {16, 48},
-                                                                     {47, 49},  {999, 1000}, {100, 700}, {5, 6}};
+    const std::vector<std::pair<std::size_t, std::size_t>> ranges = {{0, 1000}, {0, 0},      {7, 9},     {8, 24},
+                                                                     {23, 25},  {999, 1000}, {100, 700}, {5, 6}};
     for (const auto& [begin, end] : ranges) {
         INFO("range [" << begin << ", " << end << ")");
         std::size_t next = begin;
@@ -112,13 +112,14 @@ TEST_CASE("stable array: for_each_run walks any range in order, in runs that lin
         CHECK(other == runs);
         CHECK(wrong == 0);
     }
-    // Runs never cross a block: [16, 48) is exactly the second block (16 elements after the first 16).
-    std::size_t runs = 0;
-    numbers.for_each_run(16, 48, [&](const std::uint64_t*, std::size_t count, std::size_t) {
-        ++runs;
-        CHECK(count == 32);
-    });
-    CHECK(runs == 1);
+    // Runs never cross a block: blocks hold 8, 16, 32, ... elements, so [8, 24) is exactly the second one
+    // and [4, 30) spans three.
+    std::vector<std::size_t> counts;
+    numbers.for_each_run(8, 24, [&](const std::uint64_t*, std::size_t count, std::size_t) { counts.push_back(count); });
+    CHECK(counts == std::vector<std::size_t>{16});
+    counts.clear();
+    numbers.for_each_run(4, 30, [&](const std::uint64_t*, std::size_t count, std::size_t) { counts.push_back(count); });
+    CHECK(counts == std::vector<std::size_t>{4, 16, 6});
 }
 
 TEST_CASE("shared mutex: one writer at a time, readers together, and a waiting writer is woken") {

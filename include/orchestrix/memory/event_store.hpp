@@ -597,7 +597,7 @@ private:
         std::size_t extras = 0; // 0: none; else 1 + its index in the stream's `extras`
     };
     static_assert(sizeof(void*) != 8 || sizeof(Record) == 40, "docs/event-stores.md gives a record's size");
-    // A stream keeps its events, and their records beside them, in arrays of blocks of 16, 32, 64, ...
+    // A stream keeps its events, and their records beside them, in arrays of blocks of 8, 16, 32, ...
     // elements that never move (appending copies nothing that is stored: no reallocation, and no freed
     // arrays left behind in the heap); a fold walks the events block by block. The extras of the events that
     // carry any are in a third array. Index i holds version base + i + 1 (base > 0 once earlier events were

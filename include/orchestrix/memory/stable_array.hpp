@@ -9,7 +9,7 @@
 
 namespace orchestrix::detail {
 
-/// A growable array whose elements never move: it allocates blocks of 16, 32, 64, ... elements and keeps
+/// A growable array whose elements never move: it allocates blocks of 8, 16, 32, ... elements and keeps
 /// the earlier blocks where they are. Appending never relocates (a `std::vector` of strings moves every
 /// element each time it doubles), and references stay valid until the element is removed. Indexing costs
 /// a bit scan; `for_each_run` walks a range block by block without one. Not thread-safe.
@@ -75,7 +75,7 @@ public:
     }
 
 private:
-    static constexpr std::size_t first_block = 16;
+    static constexpr std::size_t first_block = 8;
 
     static constexpr std::size_t block_capacity(std::size_t block) noexcept { return first_block << block; }
 
