@@ -429,47 +429,15 @@ private:
         });
     }
 
-    // Every message from sequence `first` to `last` on `filter`, through an ordered consumer, each handed to
-    // `each` once. A consumer that stalls or fails in a way that may pass (no message within
-    // `request_timeout`, a reconnect, an election) is opened again after the last message handed on, until
-    // `retry_for` has passed without progress; then the failure is thrown.
+    // Every message from sequence `first` to `last` on `filter`, through an ordered consumer.
     template <class Each>
     void scan(std::uint64_t first, std::uint64_t last, const std::string& filter, Each&& each) const {
-        std::uint64_t next = first; // the first sequence not handed on yet
-        auto deadline = std::chrono::steady_clock::now() + options_.retry_for;
-        auto pause = std::chrono::milliseconds(20);
-        for (;;) {
-            const std::uint64_t before = next;
-            try {
-                if (scan_once(next, last, filter, each)) return;
-            } catch (const JetStreamError& e) {
-                if (!e.retryable()) throw;
-                if (next != before) { // progress: the time without one starts again
-                    deadline = std::chrono::steady_clock::now() + options_.retry_for;
-                    pause = std::chrono::milliseconds(20);
-                }
-                if (std::chrono::steady_clock::now() + pause > deadline) {
-                    throw JetStreamError(e.status(), e.jetstream_code(),
-                                         std::string(e.what()) + " (no message for " +
-                                             std::to_string(options_.retry_for.count()) + " ms)",
-                                         true);
-                }
-                std::this_thread::sleep_for(pause);
-                pause = std::min(pause * 2, std::chrono::milliseconds(500));
-            }
-        }
-    }
-
-    // One ordered consumer from `next` on: hands each message up to `last` to `each` and moves `next` past
-    // it. Returns true once `last` was reached.
-    template <class Each>
-    bool scan_once(std::uint64_t& next, std::uint64_t last, const std::string& filter, Each& each) const {
         jsSubOptions options;
         jsSubOptions_Init(&options);
         options.Stream = options_.stream.c_str();
         options.Ordered = true;
         options.Config.DeliverPolicy = js_DeliverByStartSequence;
-        options.Config.OptStartSeq = next;
+        options.Config.OptStartSeq = first;
         natsSubscription* subscription = nullptr;
         jsErrCode code = detail::jetstream::no_code;
         natsStatus s = js_SubscribeSync(&subscription, connection_->js(), filter.c_str(), nullptr, &options, &code);
@@ -484,7 +452,7 @@ private:
             s = natsSubscription_NextMsg(&raw, subscription, static_cast<int64_t>(options_.request_timeout.count()));
             if (s != NATS_OK)
                 detail::jetstream::fail(s, code,
-                                        "read messages " + std::to_string(next) + " to " + std::to_string(last) +
+                                        "read messages " + std::to_string(first) + " to " + std::to_string(last) +
                                             " on '" + filter + "'");
             Fetched out;
             out.message.reset(raw);
@@ -493,14 +461,13 @@ private:
             if (s != NATS_OK) detail::jetstream::fail(s, code, "read a message's metadata");
             out.sequence = meta->Sequence.Stream;
             jsMsgMetaData_Destroy(meta);
-            if (out.sequence < next) continue;
+            if (out.sequence < first) continue;
             const char* subject = natsMsg_GetSubject(raw);
             out.subject = subject == nullptr ? "" : subject;
             out.batch = decode(out.sequence, out.subject, detail::jetstream::body(raw));
             const std::uint64_t sequence = out.sequence;
             if (sequence <= last) each(std::move(out));
-            next = sequence + 1;
-            if (sequence >= last) return true;
+            if (sequence >= last) return;
         }
     }
 
