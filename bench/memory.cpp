@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 
 namespace {
 
@@ -35,13 +36,13 @@ std::size_t heap_in_use() {
 // W1's events in append order, one single-event batch per append: [round][stream].
 Batches w1_input() { return make_batches(w1_streams, 1, w1_events_per_stream); }
 
-void report(benchmark::State& state, std::size_t before, std::size_t after) {
+void report(benchmark::State& state, std::size_t before, std::size_t after, std::size_t events) {
     state.counters["bytes_per_event"] =
-        benchmark::Counter(static_cast<double>(after - before) / static_cast<double>(w1_events));
+        benchmark::Counter(static_cast<double>(after - before) / static_cast<double>(events));
 }
 
-void library_memory(benchmark::State& state) {
-    const Batches input = w1_input();
+// Appends every batch of `input` round-robin to a fresh store and reports the heap it holds per event.
+void measure_library(benchmark::State& state, const Batches& input, std::size_t events) {
     for (auto _ : state) {
         const std::size_t before = heap_in_use();
         auto store = std::make_unique<Store>();
@@ -52,10 +53,12 @@ void library_memory(benchmark::State& state) {
             }
         }
         const std::size_t after = heap_in_use();
-        if (store->head_position() != w1_events) state.SkipWithError("the store did not keep every event");
-        report(state, before, after);
+        if (store->head_position() != events) state.SkipWithError("the store did not keep every event");
+        report(state, before, after, events);
     }
 }
+
+void library_memory(benchmark::State& state) { measure_library(state, w1_input(), w1_events); }
 
 void vector_variant_memory(benchmark::State& state) {
     const Batches input = w1_input();
@@ -68,7 +71,7 @@ void vector_variant_memory(benchmark::State& state) {
                 for (const Envelope& e : batch) events->push_back(e.event);
         const std::size_t after = heap_in_use();
         benchmark::DoNotOptimize(events->data());
-        report(state, before, after);
+        report(state, before, after, w1_events);
     }
 }
 
@@ -77,9 +80,9 @@ struct string_hash {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-void map_store_memory(benchmark::State& state) {
+// The same for the W1 baseline's store, an unordered_map from stream id to a std::vector<Event>.
+void measure_map_store(benchmark::State& state, const Batches& input, std::size_t events) {
     using Map = std::unordered_map<std::string, std::vector<Event>, string_hash, std::equal_to<>>;
-    const Batches input = w1_input();
     for (auto _ : state) {
         const std::size_t before = heap_in_use();
         auto streams = std::make_unique<Map>();
@@ -92,55 +95,29 @@ void map_store_memory(benchmark::State& state) {
         }
         const std::size_t after = heap_in_use();
         benchmark::DoNotOptimize(streams->size());
-        report(state, before, after);
+        report(state, before, after, events);
     }
 }
+
+void map_store_memory(benchmark::State& state) { measure_map_store(state, w1_input(), w1_events); }
 
 constexpr int short_streams = 10000;
 
-void report_per(benchmark::State& state, std::size_t before, std::size_t after, std::size_t events) {
-    state.counters["bytes_per_event"] =
-        benchmark::Counter(static_cast<double>(after - before) / static_cast<double>(events));
+// 10,000 streams of state.range(0) events each, one event per append, and how many events that is.
+std::pair<Batches, std::size_t> short_streams_input(const benchmark::State& state) {
+    const auto per_stream = static_cast<int>(state.range(0));
+    return {make_batches(short_streams, 1, per_stream),
+            static_cast<std::size_t>(short_streams) * static_cast<std::size_t>(per_stream)};
 }
 
 void library_short_streams(benchmark::State& state) {
-    const auto per_stream = static_cast<int>(state.range(0));
-    const Batches input = make_batches(short_streams, 1, per_stream);
-    const auto events = static_cast<std::size_t>(short_streams) * static_cast<std::size_t>(per_stream);
-    for (auto _ : state) {
-        const std::size_t before = heap_in_use();
-        auto store = std::make_unique<Store>();
-        for (std::size_t r = 0; r < input.rounds.size(); ++r) {
-            for (std::size_t s = 0; s < input.streams.size(); ++s) {
-                benchmark::DoNotOptimize(
-                    store->append(input.streams[s], input.rounds[r][s], orchestrix::ExpectedVersion::exact(r)));
-            }
-        }
-        const std::size_t after = heap_in_use();
-        if (store->head_position() != events) state.SkipWithError("the store did not keep every event");
-        report_per(state, before, after, events);
-    }
+    const auto [input, events] = short_streams_input(state);
+    measure_library(state, input, events);
 }
 
 void map_store_short_streams(benchmark::State& state) {
-    using Map = std::unordered_map<std::string, std::vector<Event>, string_hash, std::equal_to<>>;
-    const auto per_stream = static_cast<int>(state.range(0));
-    const Batches input = make_batches(short_streams, 1, per_stream);
-    const auto events = static_cast<std::size_t>(short_streams) * static_cast<std::size_t>(per_stream);
-    for (auto _ : state) {
-        const std::size_t before = heap_in_use();
-        auto streams = std::make_unique<Map>();
-        for (const auto& round : input.rounds) {
-            for (std::size_t s = 0; s < input.streams.size(); ++s) {
-                auto found = streams->find(std::string_view(input.streams[s]));
-                if (found == streams->end()) found = streams->try_emplace(input.streams[s]).first;
-                for (const Envelope& e : round[s]) found->second.push_back(e.event);
-            }
-        }
-        const std::size_t after = heap_in_use();
-        benchmark::DoNotOptimize(streams->size());
-        report_per(state, before, after, events);
-    }
+    const auto [input, events] = short_streams_input(state);
+    measure_map_store(state, input, events);
 }
 
 } // namespace
