@@ -324,6 +324,19 @@ def compile_time():
         if os.path.exists(user_file):
             result["user_memory"] = timed(user_file)
             result["user_sqlite"] = timed(user_file, "-DORCHESTRIX_COMPILE_TIME_SQLITE")
+            # The store compiled once (ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE), in
+            # instance.cpp; then, on top, the headers precompiled as CMake's target_precompile_headers does.
+            separate = ("-DORCHESTRIX_COMPILE_TIME_SQLITE", "-DORCHESTRIX_COMPILE_TIME_SEPARATE")
+            result["user_separate"] = timed(user_file, *separate)
+            result["instance"] = timed(os.path.join(ROOT, "bench", "compile_time", "instance.cpp"), *separate)
+            pch = os.path.join(tmp, "pch.hpp")
+            with open(user_file) as f:
+                includes = [line for line in f if line.startswith("#include <")]
+            with open(pch, "w") as f:
+                f.writelines(includes)
+            subprocess.run([cxx, "-std=c++20", "-O0", "-I", include, *separate, "-x", "c++-header", pch,
+                            "-o", pch + ".gch"], check=True)
+            result["user_separate_pch"] = timed(user_file, *separate, "-include", pch, "-Winvalid-pch")
             result["nlohmann"] = timed(nlohmann_only)
             report = subprocess.run(command(user_file, "-DORCHESTRIX_COMPILE_TIME_SQLITE", "-ftime-report"),
                                     check=True, capture_output=True, text=True).stderr
@@ -526,6 +539,14 @@ def write_doc(results, repetitions, ct, plotted, postgres=None, dcb=None, memory
                       f"{share('phase opt and generate')} generating code for "
                       f"{ct['functions']:,} functions, {ct['nlohmann_functions']:,} of them nlohmann_json's; "
                       f"`<nlohmann/json.hpp>` alone takes {ct['nlohmann']:.2f} s to parse.", ""]
+            if "user_separate" in ct:
+                lines += ["With the store compiled once, in another file "
+                          "(`ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE`, docs/stores.md \"Compiling a store once\"), "
+                          f"the same SQLite file takes **{ct['user_separate']:.2f} s**, and "
+                          f"**{ct['user_separate_pch']:.2f} s** with its headers precompiled as well (CMake's "
+                          "`target_precompile_headers`); the file that compiles them "
+                          f"([`bench/compile_time/instance.cpp`](../bench/compile_time/instance.cpp)) takes "
+                          f"{ct['instance']:.2f} s, once.", ""]
     lines += ["## Reading the figures", "",
               "- W1 is defined as 1,000 streams x 100 events of three event types "
               "(`{account_id: \"acc-000123\", amount}`), appended round-robin with an expected-version check. "

@@ -1,7 +1,9 @@
 // The file users write most, for the compile-time check of tools/bench.py: three events that name their
 // fields, an aggregate with three commands, and a repository over the SQLite store with the JSON codec
-// (ORCHESTRIX_COMPILE_TIME_SQLITE defined) or over the in-memory store (core only). Compiled with g++ -O0
-// by the script; the benchmark build compiles both variants too, so they cannot rot.
+// (ORCHESTRIX_COMPILE_TIME_SQLITE defined) or over the in-memory store (core only). With
+// ORCHESTRIX_COMPILE_TIME_SEPARATE defined as well, the store is declared `extern` and compiled once, in
+// instance.cpp (docs/stores.md, "Compiling a store once"). Compiled with g++ -O0 by the script; the
+// benchmark build compiles every variant too, so they cannot rot.
 
 #include <orchestrix/core/aggregate.hpp>
 #include <orchestrix/core/repository.hpp>
@@ -76,6 +78,14 @@ private:
 
 } // namespace bank
 
+#if defined(ORCHESTRIX_COMPILE_TIME_SQLITE) && defined(ORCHESTRIX_COMPILE_TIME_SEPARATE)
+ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE(bank::BankEvent);
+#ifdef ORCHESTRIX_COMPILE_TIME_INSTANCE
+ORCHESTRIX_INSTANTIATE_SQLITE_EVENT_STORE(bank::BankEvent);
+#endif
+#endif
+
+#ifndef ORCHESTRIX_COMPILE_TIME_INSTANCE
 int main(int argc, char** argv) {
 #ifdef ORCHESTRIX_COMPILE_TIME_SQLITE
     using Store = orchestrix::SqliteEventStore<bank::BankEvent>;
@@ -93,3 +103,4 @@ int main(int argc, char** argv) {
     std::cout << "balance " << accounts.load("acc-1").balance() << "\n";
     return 0;
 }
+#endif

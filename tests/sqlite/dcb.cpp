@@ -32,6 +32,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Explicit instantiations compile (ORCHESTRIX_INSTANTIATE_SQLITE_EVENT_STORE,
+// docs/stores.md): the calls an untagged store lacks are only explained when called.
+ORCHESTRIX_INSTANTIATE_SQLITE_EVENT_STORE(dcb_domain::CourseEvent);
+ORCHESTRIX_INSTANTIATE_SQLITE_EVENT_STORE(test_domain::AccountEvent);
+
 namespace {
 
 using dcb_domain::CourseEvent;
@@ -161,9 +166,6 @@ static_assert(orchestrix::dcb_event_store<Store>);
 // A store of events without tags is an ordinary store: it has no read by query.
 static_assert(!orchestrix::dcb_event_store<orchestrix::SqliteEventStore<test_domain::AccountEvent>>);
 static_assert(orchestrix::event_store<orchestrix::SqliteEventStore<test_domain::AccountEvent>>);
-// Explicit instantiations compile: the calls an untagged store lacks are only explained when called.
-template class orchestrix::SqliteEventStore<CourseEvent>;
-template class orchestrix::SqliteEventStore<test_domain::AccountEvent>;
 
 TEST_CASE("sqlite store: dcb tags are stored once per event and position, in the append's transaction") {
     test_support::TempDir dir;

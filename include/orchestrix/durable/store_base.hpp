@@ -724,3 +724,9 @@ private:
 };
 
 } // namespace orchestrix
+
+/// The explicit instantiation of a durable store with its default codec (`JsonCodec`): `prefix` is `extern`
+/// (a declaration, for a header) or nothing (the definition, in one source file). Used by
+/// `ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE` and its kin; `...` is the event variant (commas allowed).
+#define ORCHESTRIX_DETAIL_DURABLE_STORE_INSTANCE(prefix, store, ...)                                                   \
+    prefix template class orchestrix::store<__VA_ARGS__>

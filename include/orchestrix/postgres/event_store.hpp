@@ -996,3 +996,13 @@ private:
 };
 
 } // namespace orchestrix
+
+/// Compiles `PostgresEventStore<Events>` once instead of in every file that uses it (docs/stores.md, "Compiling
+/// a store once"): put `ORCHESTRIX_EXTERN_POSTGRES_EVENT_STORE(Events);` outside every namespace in a header of your
+/// own, after the event types, and `ORCHESTRIX_INSTANTIATE_POSTGRES_EVENT_STORE(Events);` in one source file that
+/// includes that header. The files that include the header then use the store without compiling its code.
+#define ORCHESTRIX_EXTERN_POSTGRES_EVENT_STORE(...)                                                                    \
+    ORCHESTRIX_DETAIL_DURABLE_STORE_INSTANCE(extern, PostgresEventStore, __VA_ARGS__)
+/// See `ORCHESTRIX_EXTERN_POSTGRES_EVENT_STORE`: in exactly one source file of the program.
+#define ORCHESTRIX_INSTANTIATE_POSTGRES_EVENT_STORE(...)                                                               \
+    ORCHESTRIX_DETAIL_DURABLE_STORE_INSTANCE(, PostgresEventStore, __VA_ARGS__)

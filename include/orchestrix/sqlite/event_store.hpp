@@ -933,3 +933,13 @@ private:
 };
 
 } // namespace orchestrix
+
+/// Compiles `SqliteEventStore<Events>` once instead of in every file that uses it (docs/stores.md, "Compiling
+/// a store once"): put `ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE(Events);` outside every namespace in a header of your own,
+/// after the event types, and `ORCHESTRIX_INSTANTIATE_SQLITE_EVENT_STORE(Events);` in one source file that includes
+/// that header. The files that include the header then use the store without compiling its code.
+#define ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE(...)                                                                      \
+    ORCHESTRIX_DETAIL_DURABLE_STORE_INSTANCE(extern, SqliteEventStore, __VA_ARGS__)
+/// See `ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE`: in exactly one source file of the program.
+#define ORCHESTRIX_INSTANTIATE_SQLITE_EVENT_STORE(...)                                                                 \
+    ORCHESTRIX_DETAIL_DURABLE_STORE_INSTANCE(, SqliteEventStore, __VA_ARGS__)

@@ -1,0 +1,43 @@
+# The test "sqlite separate compilation: the user's file compiles none of the store's code": the object file
+# of tests/sqlite/separate/user.cpp, which includes ledger.hpp (ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE), must
+# define none of the store's own functions that the file reaches (its appends, reads and version lookups;
+# type information, which sanitizers may emit, is not code); without the declaration it defines them all.
+#
+# cmake -DNM=<nm> -DOBJECTS=<object files> -P no_store_code.cmake
+if(NOT NM OR NOT OBJECTS)
+  message(FATAL_ERROR "no_store_code.cmake: pass -DNM=<nm> and -DOBJECTS=<object files>")
+endif()
+set(user_object "")
+foreach(object IN LISTS OBJECTS)
+  if(object MATCHES "user\\.cpp\\.o(bj)?$")
+    set(user_object "${object}")
+  endif()
+endforeach()
+if(NOT user_object)
+  message(FATAL_ERROR "no_store_code.cmake: no object file of user.cpp among ${OBJECTS}")
+endif()
+execute_process(COMMAND "${NM}" -C --defined-only "${user_object}" OUTPUT_VARIABLE symbols RESULT_VARIABLE status)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "no_store_code.cmake: ${NM} failed on ${user_object}")
+endif()
+string(REPLACE "\n" ";" lines "${symbols}")
+set(compiled "")
+set(count 0)
+foreach(line IN LISTS lines)
+  if(line MATCHES "^[0-9a-f]+ [TtWw] .*SqliteEventStore<.*>::(append_batch|write_batch|visit_stream_rows|stream_version|current_version)\\(")
+    list(APPEND compiled "${line}")
+  endif()
+  if(line MATCHES "^[0-9a-f]+ [TtWw] ")
+    math(EXPR count "${count} + 1")
+  endif()
+endforeach()
+if(count EQUAL 0)
+  message(FATAL_ERROR "no_store_code.cmake: ${user_object} defines no function at all; is it the right file?")
+endif()
+if(compiled)
+  list(LENGTH compiled n)
+  list(GET compiled 0 first)
+  message(FATAL_ERROR "user.cpp compiled ${n} of the store's operations although ledger.hpp declares them "
+                      "extern, for example:\n${first}")
+endif()
+message(STATUS "user.cpp defines ${count} functions, none of the store's operations")
