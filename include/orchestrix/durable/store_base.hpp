@@ -730,3 +730,11 @@ private:
 /// `ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE` and its kin; `...` is the event variant (commas allowed).
 #define ORCHESTRIX_DETAIL_DURABLE_STORE_INSTANCE(prefix, store, ...)                                                   \
     prefix template class orchestrix::store<__VA_ARGS__>
+
+/// Compiles `JsonCodec<Events>` once, with a store compiled once (docs/stores.md, "Compiling a store once"):
+/// `ORCHESTRIX_EXTERN_JSON_CODEC(Events);` beside `ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE(Events);` in your
+/// header, and `ORCHESTRIX_INSTANTIATE_JSON_CODEC(Events);` in the one source file, once per event variant
+/// even when a SQLite and a PostgreSQL store share it.
+#define ORCHESTRIX_EXTERN_JSON_CODEC(...) extern template class orchestrix::JsonCodec<__VA_ARGS__>
+/// See `ORCHESTRIX_EXTERN_JSON_CODEC`: in exactly one source file of the program.
+#define ORCHESTRIX_INSTANTIATE_JSON_CODEC(...) template class orchestrix::JsonCodec<__VA_ARGS__>

@@ -62,4 +62,5 @@ using Ledgers = orchestrix::Repository<Ledger, Store>;
 
 } // namespace ledger
 
+ORCHESTRIX_EXTERN_JSON_CODEC(ledger::Event);
 ORCHESTRIX_EXTERN_SQLITE_EVENT_STORE(ledger::Event);
