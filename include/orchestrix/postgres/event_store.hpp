@@ -1000,7 +1000,8 @@ private:
 /// Compiles `PostgresEventStore<Events>` once instead of in every file that uses it (docs/stores.md, "Compiling
 /// a store once"): put `ORCHESTRIX_EXTERN_POSTGRES_EVENT_STORE(Events);` outside every namespace in a header of your
 /// own, after the event types, and `ORCHESTRIX_INSTANTIATE_POSTGRES_EVENT_STORE(Events);` in one source file that
-/// includes that header. The files that include the header then use the store without compiling its code.
+/// includes that header. The files that include the header then use the store without compiling its code
+/// (with `ORCHESTRIX_EXTERN_JSON_CODEC` / `ORCHESTRIX_INSTANTIATE_JSON_CODEC` for the codec beside it).
 #define ORCHESTRIX_EXTERN_POSTGRES_EVENT_STORE(...)                                                                    \
     ORCHESTRIX_DETAIL_DURABLE_STORE_INSTANCE(extern, PostgresEventStore, __VA_ARGS__)
 /// See `ORCHESTRIX_EXTERN_POSTGRES_EVENT_STORE`: in exactly one source file of the program.
